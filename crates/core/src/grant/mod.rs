@@ -1,0 +1,90 @@
+//! Grant types behind the [`TokenGrant`] trait, looked up by exact `grant_type` (RFC 6749
+//! §4.5: extension grants are absolute URIs).
+
+pub mod authorization_code;
+pub mod client_credentials;
+pub mod password;
+pub mod refresh_token;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::clock::UnixTime;
+use crate::error::OAuthError;
+use crate::model::client::Client;
+use crate::model::scope::ScopeSet;
+use crate::params::Params;
+use crate::server::OAuthServer;
+
+/// What a grant sees of the request.
+pub struct GrantContext<'a> {
+    /// The server (store, configuration, scope rules).
+    pub server: &'a OAuthServer,
+    /// The client making the request.
+    pub client: &'a Client,
+    /// Whether the client proved possession of its secret.
+    pub authenticated: bool,
+    /// The request parameters.
+    pub params: &'a Params,
+    /// The request's time, read once.
+    pub now: UnixTime,
+}
+
+/// What a grant decides to issue; the server mints and stores the tokens.
+#[derive(Debug, Clone, Default)]
+pub struct Issue {
+    /// The resource owner, `None` when the client acts for itself.
+    pub subject: Option<String>,
+    /// Scopes of the access token.
+    pub scopes: ScopeSet,
+    /// Whether to issue a refresh token.
+    pub refresh_token: bool,
+    /// Scopes of the refresh token when they differ from the access token's (a narrowed
+    /// refresh keeps the original grant, RFC 6749 §6).
+    pub refresh_scopes: Option<ScopeSet>,
+    /// The family the tokens join; a new one is started when `None`.
+    pub family: Option<String>,
+    /// When the user authenticated.
+    pub auth_time: Option<UnixTime>,
+    /// Extra response fields; sent only when `allow_extended_token_attributes` is on.
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A grant type. Implement it to add an extension grant (RFC 6749 §4.5) and register it with
+/// [`crate::Builder::grant`].
+#[async_trait::async_trait]
+pub trait TokenGrant: Send + Sync + 'static {
+    /// The exact `grant_type` value.
+    fn grant_type(&self) -> &str;
+
+    /// Whether a confidential client must present its secret for this grant (default true).
+    /// The server-wide `require_client_authentication` setting overrides it.
+    fn requires_client_authentication(&self) -> bool {
+        true
+    }
+
+    /// Validate the request and decide what to issue.
+    async fn exchange(&self, ctx: &GrantContext<'_>) -> Result<Issue, OAuthError>;
+}
+
+/// Registered grants by exact `grant_type`.
+#[derive(Clone, Default)]
+pub(crate) struct GrantRegistry {
+    grants: HashMap<String, Arc<dyn TokenGrant>>,
+}
+
+impl GrantRegistry {
+    pub(crate) fn insert(&mut self, grant: Arc<dyn TokenGrant>) {
+        self.grants.insert(grant.grant_type().to_owned(), grant);
+    }
+
+    pub(crate) fn get(&self, grant_type: &str) -> Option<&Arc<dyn TokenGrant>> {
+        self.grants.get(grant_type)
+    }
+
+    pub(crate) fn names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.grants.keys().cloned().collect();
+        v.sort();
+        v
+    }
+}

@@ -1,0 +1,80 @@
+//! Refresh token grant (RFC 6749 §6) with rotation and reuse detection (RFC 9700 §4.14.2).
+
+use super::{GrantContext, Issue, TokenGrant};
+use crate::error::OAuthError;
+use crate::model::scope::ScopeSet;
+use crate::model::secret::{hash_token, is_well_formed, TokenKind};
+use crate::model::token::Take;
+
+/// `grant_type=refresh_token`.
+#[derive(Debug, Default)]
+pub struct RefreshTokenGrant;
+
+#[async_trait::async_trait]
+impl TokenGrant for RefreshTokenGrant {
+    fn grant_type(&self) -> &str {
+        "refresh_token"
+    }
+
+    async fn exchange(&self, ctx: &GrantContext<'_>) -> Result<Issue, OAuthError> {
+        let token = ctx.params.require("refresh_token")?;
+        let invalid = || OAuthError::invalid_grant("the refresh token is invalid, expired or revoked");
+        if !is_well_formed(TokenKind::RefreshToken, token) {
+            return Err(invalid());
+        }
+        // Parse the requested scope before consuming anything: a malformed request changes nothing.
+        let requested = ctx.params.get("scope").map(ScopeSet::parse).transpose()?;
+        let store = ctx.server.store();
+        let hash = hash_token(token);
+        let rotate = ctx.server.config().always_issue_new_refresh_token;
+        // A request for more scope than granted must not burn the token: check before taking.
+        if let (true, Some(req)) = (rotate, &requested) {
+            if let Some(peek) = store.get_refresh(&hash, ctx.now).await? {
+                if peek.client_id == ctx.client.id && !req.is_subset(&peek.scopes) {
+                    return Err(OAuthError::invalid_scope("the requested scope exceeds the original grant"));
+                }
+            }
+        }
+        let rec = if rotate {
+            match store.take_refresh(&hash, ctx.now).await? {
+                Take::Fresh(rec) => rec,
+                Take::Replayed { family } => {
+                    // RFC 9700 §4.14.2: a rotated-out refresh token used again means it leaked;
+                    // invalidate the whole family so neither party keeps access.
+                    let revoked = store.revoke_family(&family).await?;
+                    tracing::warn!(client_id = %ctx.client.id, revoked, "refresh token reused; family revoked");
+                    return Err(invalid());
+                }
+                Take::Unknown => return Err(invalid()),
+            }
+        } else {
+            store.get_refresh(&hash, ctx.now).await?.ok_or_else(invalid)?
+        };
+        // §6: the refresh token must have been issued to the authenticated client.
+        if rec.client_id != ctx.client.id {
+            if rotate {
+                store.revoke_family(&rec.family).await?;
+            }
+            return Err(invalid());
+        }
+        // §6: "The requested scope MUST NOT include any scope not originally granted by the
+        // resource owner, and if omitted is treated as equal to the scope originally granted."
+        let scopes = match requested {
+            Some(req) if !req.is_subset(&rec.scopes) => {
+                return Err(OAuthError::invalid_scope("the requested scope exceeds the original grant"));
+            }
+            Some(req) => req,
+            None => rec.scopes.clone(),
+        };
+        Ok(Issue {
+            subject: rec.subject,
+            scopes,
+            refresh_token: rotate,
+            // §6: a new refresh token keeps the scope of the one it replaces.
+            refresh_scopes: Some(rec.scopes),
+            family: Some(rec.family),
+            auth_time: rec.auth_time,
+            ..Issue::default()
+        })
+    }
+}

@@ -1,0 +1,46 @@
+//! # portcullis-core
+//!
+//! The protocol core of Portcullis, an OAuth 2.0 / OpenID Connect authorization server: it
+//! parses, validates, decides and renders, with no web framework and no SQL. Storage is behind
+//! the [`store::Store`] traits; HTTP is `http::Response` values built in [`wire`].
+//!
+//! | RFC | module |
+//! |---|---|
+//! | RFC 6749 §2.3 client authentication | [`client_auth`] |
+//! | RFC 6749 §3.2, §5 token endpoint | [`endpoint::token`], [`wire`] |
+//! | RFC 6749 §3.3 scope | [`model::scope`] |
+//! | RFC 6749 §4.1.3 authorization code | [`grant::authorization_code`] |
+//! | RFC 6749 §4.3 password | [`grant::password`] |
+//! | RFC 6749 §4.4 client credentials | [`grant::client_credentials`] |
+//! | RFC 6749 §4.5 extension grants | [`grant::TokenGrant`] |
+//! | RFC 6749 §5.2, RFC 6750 §3.1 errors | [`error`] |
+//! | RFC 6749 §6, RFC 9700 §4.14 refresh + rotation | [`grant::refresh_token`] |
+//! | RFC 7636 PKCE | [`pkce`] |
+
+pub mod client_auth;
+pub mod clock;
+pub mod config;
+pub mod endpoint;
+pub mod error;
+pub mod grant;
+pub mod model;
+pub mod params;
+pub mod pkce;
+pub mod server;
+pub mod store;
+pub mod wire;
+
+pub use clock::{Clock, SystemClock, UnixTime};
+pub use config::Config;
+pub use endpoint::token::{TokenReply, TokenRequest};
+pub use error::{ErrorCode, OAuthError};
+pub use grant::{GrantContext, Issue, TokenGrant};
+pub use model::account::Account;
+pub use model::authorization::AuthorizationCode;
+pub use model::client::{AuthMethod, Client};
+pub use model::scope::{ScopeDef, ScopeSet};
+pub use model::secret::{SecretHash, SecretString};
+pub use model::token::{AccessTokenRecord, RefreshTokenRecord, Take};
+pub use params::Params;
+pub use server::{BuildError, Builder, NewAuthorizationCode, OAuthServer, TokenResponse};
+pub use store::{Store, StoreError, StoreResult};

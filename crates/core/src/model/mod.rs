@@ -1,0 +1,8 @@
+//! Plain data, no I/O: what the store keeps and the flows pass around.
+
+pub mod account;
+pub mod authorization;
+pub mod client;
+pub mod scope;
+pub mod secret;
+pub mod token;

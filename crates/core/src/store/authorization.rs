@@ -1,0 +1,14 @@
+use super::StoreResult;
+use crate::clock::UnixTime;
+use crate::model::authorization::AuthorizationCode;
+use crate::model::token::Take;
+
+/// Authorization codes.
+#[async_trait::async_trait]
+pub trait AuthorizationStore: Send + Sync {
+    /// Store a new code (by hash).
+    async fn create_code(&self, code: &AuthorizationCode) -> StoreResult<()>;
+    /// Consume a code atomically: `Fresh` exactly once for an unexpired code, `Replayed` for
+    /// every later attempt while the row exists, `Unknown` for an unknown or expired code.
+    async fn take_code(&self, hash: &str, now: UnixTime) -> StoreResult<Take<AuthorizationCode>>;
+}

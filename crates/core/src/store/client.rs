@@ -1,0 +1,17 @@
+use super::StoreResult;
+use crate::model::client::Client;
+
+/// Registered clients.
+#[async_trait::async_trait]
+pub trait ClientStore: Send + Sync {
+    /// The client with this `client_id`.
+    async fn get_client(&self, id: &str) -> StoreResult<Option<Client>>;
+    /// Register a client; `Conflict` if the id is taken.
+    async fn create_client(&self, client: &Client) -> StoreResult<()>;
+    /// Replace a client's registration; `NotFound` if it does not exist.
+    async fn update_client(&self, client: &Client) -> StoreResult<()>;
+    /// Delete a client and every code and token issued to it; `false` if it did not exist.
+    async fn delete_client(&self, id: &str) -> StoreResult<bool>;
+    /// Every client, ordered by creation time.
+    async fn list_clients(&self) -> StoreResult<Vec<Client>>;
+}

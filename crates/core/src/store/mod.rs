@@ -1,0 +1,48 @@
+//! Persistence traits, one file per aggregate. The SQL crates mirror this layout.
+//!
+//! One method is one atomic business operation. Single-use things are taken, not read
+//! (`take_code`, `take_refresh`), so two concurrent redemptions give exactly one `Fresh`.
+
+mod account;
+mod authorization;
+mod client;
+mod scope;
+mod token;
+
+pub use account::AccountStore;
+pub use authorization::AuthorizationStore;
+pub use client::ClientStore;
+pub use scope::ScopeStore;
+pub use token::{TokenFilter, TokenStore, TokenSummary};
+
+/// A storage failure.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum StoreError {
+    /// The row to change does not exist.
+    #[error("not found")]
+    NotFound,
+    /// A row with the same key already exists.
+    #[error("already exists: {0}")]
+    Conflict(String),
+    /// The backend cannot be reached right now (answered as 503 `temporarily_unavailable`).
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// Any other backend failure.
+    #[error("storage backend: {0}")]
+    Backend(String),
+}
+
+/// Result of a store call.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Everything the server persists.
+#[async_trait::async_trait]
+pub trait Store:
+    ClientStore + ScopeStore + AuthorizationStore + TokenStore + AccountStore + Send + Sync + 'static
+{
+    /// Whether the backend answers (for `/health/ready`).
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// Delete expired codes and tokens, at most `limit` rows per table; returns rows deleted.
+    async fn purge_expired(&self, now: crate::UnixTime, limit: u32) -> StoreResult<u64>;
+}
