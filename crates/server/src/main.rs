@@ -1,1 +1,152 @@
-fn main() {}
+//! `portcullis`: the ready-to-run authorization server and its management CLI.
+
+mod cli;
+mod serve;
+mod settings;
+mod store;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::settings::Settings;
+
+/// Portcullis: an OAuth 2.0 and OpenID Connect authorization server.
+#[derive(Debug, Parser)]
+#[command(name = "portcullis", version, about, propagate_version = true)]
+struct Cli {
+    /// Settings file (TOML). Also PORTCULLIS_CONFIG.
+    #[arg(long, global = true, value_name = "FILE", env = "PORTCULLIS_CONFIG")]
+    config: Option<PathBuf>,
+    /// Database URL (overrides the file and PORTCULLIS_DATABASE_URL).
+    #[arg(long, global = true, value_name = "URL")]
+    database_url: Option<String>,
+    /// Print JSON instead of human-readable text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Settings.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    #[command(flatten)]
+    Manage(cli::Manage),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print every setting with its default, as TOML.
+    PrintDefault,
+    /// Print the effective settings (file, environment and flags applied).
+    Show,
+}
+
+#[derive(Debug, Args, Default)]
+struct ServeArgs {
+    /// Address to listen on, e.g. 127.0.0.1:8080 (port 0 picks a free port).
+    #[arg(long)]
+    listen: Option<String>,
+    /// Issuer URL, e.g. https://auth.example.com.
+    #[arg(long)]
+    issuer: Option<String>,
+    /// Access token lifetime in seconds.
+    #[arg(long)]
+    access_token_lifetime: Option<i64>,
+    /// Refresh token lifetime in seconds.
+    #[arg(long)]
+    refresh_token_lifetime: Option<i64>,
+    /// Authorization code lifetime in seconds.
+    #[arg(long)]
+    authorization_code_lifetime: Option<i64>,
+}
+
+impl Cli {
+    fn flags(&self) -> Vec<(&'static str, String)> {
+        let mut f = Vec::new();
+        if let Some(u) = &self.database_url {
+            f.push(("database_url", u.clone()));
+        }
+        if let Command::Serve(a) = &self.command {
+            let opt = [
+                ("listen", a.listen.clone()),
+                ("issuer", a.issuer.clone()),
+                ("access_token_lifetime", a.access_token_lifetime.map(|v| v.to_string())),
+                ("refresh_token_lifetime", a.refresh_token_lifetime.map(|v| v.to_string())),
+                ("authorization_code_lifetime", a.authorization_code_lifetime.map(|v| v.to_string())),
+            ];
+            f.extend(opt.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))));
+        }
+        f
+    }
+}
+
+fn init_logging(default_filter: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(default_filter))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let flags = cli.flags();
+    let settings = Settings::load(cli.config.as_deref(), |k| std::env::var(k).ok(), &flags)?;
+    match cli.command {
+        Command::Serve(_) => {
+            init_logging(&settings.log);
+            serve::run(settings).await
+        }
+        Command::Migrate => {
+            init_logging("warn");
+            store::open(&settings.database_url).await?;
+            if cli.json {
+                println!("{}", serde_json::json!({ "migrated": settings.database_url }));
+            } else {
+                println!("migrations applied to {}", settings.database_url);
+            }
+            Ok(())
+        }
+        Command::Config { command: ConfigCommand::PrintDefault } => {
+            print!("{}", Settings::default_toml());
+            Ok(())
+        }
+        Command::Config { command: ConfigCommand::Show } => {
+            print!("{}", toml::to_string(&settings).map_err(|e| e.to_string())?);
+            Ok(())
+        }
+        Command::Manage(command) => {
+            init_logging("warn");
+            let store = store::open(&settings.database_url).await?;
+            cli::run(command, cli::Ctx { store, json: cli.json }).await
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

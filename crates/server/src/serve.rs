@@ -1,0 +1,129 @@
+//! `portcullis serve`: machine endpoints, health checks, request log, purge task, clean
+//! shutdown.
+
+use std::time::{Duration, Instant};
+
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use portcullis_core::wire::ClientIdentity;
+use portcullis_core::{Builder, OAuthServer};
+use tokio::net::TcpListener;
+
+use crate::settings::Settings;
+
+/// Rows per table per purge run: bounded so a purge never holds the write lock for long.
+const PURGE_BATCH: u32 = 1000;
+
+/// The whole HTTP application for a server.
+pub fn app(server: OAuthServer) -> Router {
+    let health = Router::new()
+        .route("/health/alive", get(alive))
+        .route("/health/ready", get(ready))
+        .with_state(server.clone());
+    portcullis_axum::router(server).merge(health).layer(middleware::from_fn(log_request))
+}
+
+async fn alive() -> impl IntoResponse {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// Ready only while the store answers.
+async fn ready(State(server): State<OAuthServer>) -> Response {
+    match server.store().ping().await {
+        Ok(()) => Json(serde_json::json!({ "status": "ok" })).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "store unavailable");
+            (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({ "status": "unavailable" }))).into_response()
+        }
+    }
+}
+
+/// One line per request: method, path (never the query: it can carry codes), status,
+/// latency, client_id.
+async fn log_request(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let res = next.run(req).await;
+    let client_id = res.extensions().get::<ClientIdentity>().map(|c| c.0.as_str()).unwrap_or("-");
+    tracing::info!(
+        %method,
+        path = %path,
+        status = res.status().as_u16(),
+        latency_ms = format_args!("{:.3}", start.elapsed().as_secs_f64() * 1000.0),
+        client_id,
+        "request"
+    );
+    res
+}
+
+/// Run the server until SIGTERM or SIGINT; in-flight requests finish.
+pub async fn run(settings: Settings) -> Result<(), String> {
+    let store = crate::store::open(&settings.database_url).await?;
+    let server = Builder::new(settings.core_config()).store(store).build().map_err(|e| e.to_string())?;
+    let listener =
+        TcpListener::bind(&settings.listen).await.map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(%addr, issuer = %settings.issuer, database = %redact_url(&settings.database_url), "portcullis listening");
+    // Tests and scripts read this line to learn the port when listening on port 0.
+    println!("portcullis listening on http://{addr}");
+    tokio::spawn(purge_loop(server.clone(), Duration::from_secs(settings.purge_interval.max(1))));
+    axum::serve(listener, app(server)).with_graceful_shutdown(shutdown_signal()).await.map_err(|e| e.to_string())?;
+    tracing::info!("portcullis stopped");
+    Ok(())
+}
+
+/// A database URL without its password, for the log.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}***{}", &url[..s + 3], &url[at..]),
+        _ => url.to_owned(),
+    }
+}
+
+async fn purge_loop(server: OAuthServer, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        match server.store().purge_expired(server.now(), PURGE_BATCH).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(rows = n, "purged expired codes and tokens"),
+            Err(e) => tracing::warn!(error = %e, "purge failed"),
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn database_password_is_redacted() {
+        assert_eq!(super::redact_url("postgres://u:pw@h/db"), "postgres://***@h/db");
+        assert_eq!(super::redact_url("sqlite://p.db"), "sqlite://p.db");
+    }
+}
