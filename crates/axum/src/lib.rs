@@ -1,6 +1,7 @@
 //! # portcullis-axum
 //!
-//! The machine endpoints of a Portcullis [`OAuthServer`] as an axum [`Router`]. Handlers are
+//! The machine endpoints of a Portcullis [`OAuthServer`] as an axum [`Router`], and
+//! [`BearerLayer`], which protects an API with the tokens the server issues. Handlers are
 //! thin: they frame the HTTP request (method, content type, body size, headers), make one core
 //! call, and return the core's `http::Response`.
 //!
@@ -12,27 +13,61 @@
 //! # }
 //! ```
 
+mod bearer;
 mod form;
+#[cfg(feature = "introspection")]
+mod introspection;
 
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
-use portcullis_core::{OAuthServer, TokenReply, TokenRequest};
+use portcullis_core::{OAuthError, OAuthServer, Reply, TokenRequest};
 
-pub use form::{read_form, MAX_FORM_BYTES};
+pub use bearer::{Authenticated, Bearer, BearerLayer, Verifier};
+pub use form::{read_form, FormRequest, MAX_FORM_BYTES};
+#[cfg(feature = "introspection")]
+pub use introspection::IntrospectionClient;
 
-/// The machine endpoints: `/token`.
+/// The machine endpoints: `/token`, `/introspect`, `/revoke`.
 pub fn router(server: OAuthServer) -> Router {
-    Router::new().route("/token", any(token)).with_state(server)
+    Router::new()
+        .route("/token", any(token))
+        .route("/introspect", any(introspect))
+        .route("/revoke", any(revoke))
+        .with_state(server)
+}
+
+/// Frame a form request for an endpoint (method, content type, size, one Authorization).
+async fn framed(req: Request) -> Result<TokenRequest, OAuthError> {
+    let form = read_form(req).await?;
+    TokenRequest::parse(&form.body, form.authorization.as_deref())
 }
 
 /// `POST /token` (RFC 6749 §3.2). Any framing problem is a §5.2 `invalid_request`, never a
 /// 405, 415 or 422.
 async fn token(State(server): State<OAuthServer>, req: Request) -> Response {
-    let reply = match read_form(req).await.and_then(|f| TokenRequest::parse(&f.body, f.authorization.as_deref())) {
+    let reply = match framed(req).await {
         Ok(request) => server.token(request).await,
-        Err(e) => TokenReply::error(e),
+        Err(e) => Reply::error(e),
+    };
+    reply.into_response().into_response()
+}
+
+/// `POST /introspect` (RFC 7662 §2.1).
+async fn introspect(State(server): State<OAuthServer>, req: Request) -> Response {
+    let reply = match framed(req).await {
+        Ok(request) => server.introspect(request).await,
+        Err(e) => Reply::error(e),
+    };
+    reply.into_response().into_response()
+}
+
+/// `POST /revoke` (RFC 7009 §2.1).
+async fn revoke(State(server): State<OAuthServer>, req: Request) -> Response {
+    let reply = match framed(req).await {
+        Ok(request) => server.revoke(request).await,
+        Err(e) => Reply::error(e),
     };
     reply.into_response().into_response()
 }

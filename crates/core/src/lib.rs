@@ -15,8 +15,12 @@
 //! | RFC 6749 §4.5 extension grants | [`grant::TokenGrant`] |
 //! | RFC 6749 §5.2, RFC 6750 §3.1 errors | [`error`] |
 //! | RFC 6749 §6, RFC 9700 §4.14 refresh + rotation | [`grant::refresh_token`] |
+//! | RFC 6750 bearer tokens | [`bearer`], [`wire::bearer_error`] |
+//! | RFC 7009 revocation | [`endpoint::revoke`] |
 //! | RFC 7636 PKCE | [`pkce`] |
+//! | RFC 7662 introspection | [`endpoint::introspect`] |
 
+pub mod bearer;
 pub mod client_auth;
 pub mod clock;
 pub mod config;
@@ -30,8 +34,12 @@ pub mod server;
 pub mod store;
 pub mod wire;
 
+pub use bearer::TokenInfo;
 pub use clock::{Clock, SystemClock, UnixTime};
 pub use config::Config;
+pub use endpoint::introspect::Introspection;
+pub use endpoint::reply::Reply;
+pub use endpoint::revoke::Revoked;
 pub use endpoint::token::{TokenReply, TokenRequest};
 pub use error::{ErrorCode, OAuthError};
 pub use grant::{GrantContext, Issue, TokenGrant};

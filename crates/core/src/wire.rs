@@ -3,8 +3,12 @@
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, PRAGMA, WWW_AUTHENTICATE};
 use http::{HeaderValue, Response, StatusCode};
 
-use crate::endpoint::token::TokenReply;
+use crate::endpoint::introspect::Introspection;
+use crate::endpoint::reply::Reply;
+use crate::endpoint::revoke::Revoked;
 use crate::error::OAuthError;
+use crate::model::scope::ScopeSet;
+use crate::server::TokenResponse;
 
 /// Response extension naming the authenticated client, for the request log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,16 +49,102 @@ pub fn json_error(err: &OAuthError) -> Response<String> {
     res
 }
 
-impl TokenReply {
+/// A successful endpoint body that knows its HTTP form.
+pub trait ReplyBody {
+    /// The 200 response.
+    fn to_response(&self) -> Response<String>;
+}
+
+impl ReplyBody for TokenResponse {
+    fn to_response(&self) -> Response<String> {
+        json_no_store(StatusCode::OK, &self.to_json())
+    }
+}
+
+impl ReplyBody for Introspection {
+    fn to_response(&self) -> Response<String> {
+        json_no_store(StatusCode::OK, &self.0)
+    }
+}
+
+impl ReplyBody for Revoked {
+    /// RFC 7009 §2.2: 200; "the content of the response body is ignored by the client".
+    fn to_response(&self) -> Response<String> {
+        let mut res = Response::new(String::new());
+        res.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        res.headers_mut().insert(PRAGMA, HeaderValue::from_static("no-cache"));
+        res
+    }
+}
+
+impl<T: ReplyBody> Reply<T> {
     /// The HTTP response, with [`ClientIdentity`] in its extensions when known.
     pub fn into_response(self) -> Response<String> {
         let mut res = match &self.result {
-            Ok(t) => json_no_store(StatusCode::OK, &t.to_json()),
+            Ok(body) => body.to_response(),
             Err(e) => json_error(e),
         };
         if let Some(id) = self.client_id {
             res.extensions_mut().insert(ClientIdentity(id));
         }
         res
+    }
+}
+
+/// A `quoted-string` value for `WWW-Authenticate` with nothing that could break the quoting.
+fn quoted(s: &str) -> String {
+    s.chars().filter(|c| (' '..='~').contains(c) && *c != '"' && *c != '\\').collect()
+}
+
+/// RFC 6750 §3: the response of a resource server that refuses a request.
+///
+/// `err` is `None` when the request carried no token at all: then the challenge has only the
+/// realm and no error code (§3.1: "the resource server SHOULD NOT include an error code").
+/// `required` is what the route needs (`X-Accepted-OAuth-Scopes`), `granted` what the token
+/// has (`X-OAuth-Scopes`), as node-oauth2-server sends them.
+pub fn bearer_error(
+    realm: &str,
+    err: Option<&OAuthError>,
+    required: &ScopeSet,
+    granted: Option<&ScopeSet>,
+) -> Response<String> {
+    let mut challenge = format!("Bearer realm=\"{}\"", quoted(realm));
+    let (status, body) = match err {
+        None => (StatusCode::UNAUTHORIZED, String::new()),
+        Some(e) => {
+            challenge.push_str(&format!(", error=\"{}\"", e.code.as_str()));
+            if let Some(d) = &e.description {
+                challenge.push_str(&format!(", error_description=\"{}\"", quoted(d)));
+            }
+            if e.code == crate::ErrorCode::InsufficientScope {
+                challenge.push_str(&format!(", scope=\"{}\"", quoted(&required.to_string())));
+            }
+            (e.status(), error_body(e).to_string())
+        }
+    };
+    let mut res = Response::new(body);
+    *res.status_mut() = status;
+    let h = res.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&challenge) {
+        h.insert(WWW_AUTHENTICATE, v);
+    }
+    if err.is_some() {
+        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    }
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    add_scope_headers(h, required, granted);
+    res
+}
+
+/// `X-Accepted-OAuth-Scopes` and `X-OAuth-Scopes`, comma-separated.
+pub fn add_scope_headers(h: &mut http::HeaderMap, required: &ScopeSet, granted: Option<&ScopeSet>) {
+    let join = |s: &ScopeSet| s.iter().collect::<Vec<_>>().join(", ");
+    if let Ok(v) = HeaderValue::from_str(&join(required)) {
+        h.insert("x-accepted-oauth-scopes", v);
+    }
+    if let Some(g) = granted {
+        if let Ok(v) = HeaderValue::from_str(&join(g)) {
+            h.insert("x-oauth-scopes", v);
+        }
     }
 }

@@ -1,3 +1,6 @@
 //! One file per endpoint.
 
+pub mod introspect;
+pub mod reply;
+pub mod revoke;
 pub mod token;

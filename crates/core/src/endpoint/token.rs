@@ -1,6 +1,7 @@
 //! The token endpoint (RFC 6749 §3.2, §5).
 
 use crate::client_auth;
+use crate::endpoint::reply::Reply;
 use crate::clock::UnixTime;
 use crate::error::{ErrorCode, OAuthError};
 use crate::grant::GrantContext;
@@ -24,20 +25,7 @@ impl TokenRequest {
 }
 
 /// The outcome of a token request, with the authenticated client for the request log.
-#[derive(Debug)]
-pub struct TokenReply {
-    /// The client, once authenticated.
-    pub client_id: Option<String>,
-    /// The response or the error.
-    pub result: Result<TokenResponse, OAuthError>,
-}
-
-impl TokenReply {
-    /// A reply for a request that failed before reaching the server (e.g. bad framing).
-    pub fn error(e: OAuthError) -> Self {
-        Self { client_id: None, result: Err(e) }
-    }
-}
+pub type TokenReply = Reply<TokenResponse>;
 
 impl OAuthServer {
     /// Handle a token request.
@@ -45,15 +33,7 @@ impl OAuthServer {
         let now = self.now();
         let mut client_id = None;
         let result = self.token_at(&req, now, &mut client_id).await;
-        if let Err(e) = &result {
-            match e.code {
-                ErrorCode::ServerError | ErrorCode::TemporarilyUnavailable => {
-                    tracing::error!(error = %e.code, cause = e.cause.as_deref().unwrap_or(""), "token request failed");
-                }
-                _ => tracing::debug!(error = %e.code, "token request refused"),
-            }
-        }
-        TokenReply { client_id, result }
+        Reply::finish(client_id, result, "token")
     }
 
     async fn token_at(

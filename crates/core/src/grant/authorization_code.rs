@@ -57,23 +57,24 @@ impl TokenGrant for AuthorizationCodeGrant {
             _ => {}
         }
         let verifier = ctx.params.get("code_verifier");
-        match (&rec.code_challenge, rec.code_challenge_method, verifier) {
-            (Some(challenge), Some(method), Some(v)) => {
+        match (&rec.code_challenge, verifier) {
+            (Some(challenge), Some(v)) => {
                 // RFC 7636 §4.6: "If the values are not equal, an error response indicating
-                // "invalid_grant" ... MUST be returned."
-                if !pkce::verify(method, challenge, v) {
+                // "invalid_grant" ... MUST be returned." A challenge stored without its method
+                // fails closed rather than skipping the check.
+                if !rec.code_challenge_method.is_some_and(|m| pkce::verify(m, challenge, v)) {
                     return Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge"));
                 }
             }
-            (Some(_), _, None) => {
+            (Some(_), None) => {
                 return Err(OAuthError::invalid_grant("code_verifier is required for this code"));
             }
             // RFC 9700 §4.8.2: a verifier for a code issued without a challenge is a PKCE
             // downgrade attempt and MUST be rejected.
-            (None, _, Some(_)) => {
+            (None, Some(_)) => {
                 return Err(OAuthError::invalid_grant("the code was issued without a code_challenge"));
             }
-            _ => {}
+            (None, None) => {}
         }
         Ok(Issue {
             subject: Some(rec.subject),
