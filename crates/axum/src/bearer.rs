@@ -177,7 +177,8 @@ where
                 }
             };
             if !info.has_scopes(&s.required) {
-                let e = OAuthError::with(ErrorCode::InsufficientScope, "the access token lacks a required scope");
+                let e =
+                    OAuthError::with(ErrorCode::InsufficientScope, "the access token lacks a required scope");
                 return Ok(refuse(s, Some(&e), Some(&info.scopes)));
             }
             let granted = info.scopes.clone();
@@ -206,7 +207,10 @@ fn invalid_request(d: &'static str) -> OAuthError {
 
 /// Find the token. RFC 6750 §2: "Clients MUST NOT use more than one method to transmit the
 /// token in each request", so two methods are `invalid_request`.
-async fn extract(req: Request<Body>, allow_query: bool) -> Result<(Request<Body>, Option<String>), OAuthError> {
+async fn extract(
+    req: Request<Body>,
+    allow_query: bool,
+) -> Result<(Request<Body>, Option<String>), OAuthError> {
     let mut found: Vec<String> = Vec::new();
     let mut headers = req.headers().get_all(AUTHORIZATION).iter();
     match (headers.next(), headers.next()) {
@@ -232,11 +236,9 @@ async fn extract(req: Request<Body>, allow_query: bool) -> Result<(Request<Body>
         found.push(t.to_owned());
     }
     let is_form = req.method() == Method::POST
-        && req
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
+        && req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
+            v.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
     let req = if allow_query && is_form {
         let (parts, body) = req.into_parts();
         let bytes = axum::body::to_bytes(body, crate::MAX_FORM_BYTES)

@@ -22,12 +22,16 @@ pub struct IntrospectionClient {
 
 impl std::fmt::Debug for IntrospectionClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IntrospectionClient").field("endpoint", &self.endpoint).field("client_id", &self.client_id).finish()
+        f.debug_struct("IntrospectionClient")
+            .field("endpoint", &self.endpoint)
+            .field("client_id", &self.client_id)
+            .finish()
     }
 }
 
 fn unavailable(cause: impl std::fmt::Display) -> OAuthError {
-    OAuthError::with(ErrorCode::TemporarilyUnavailable, "the token could not be verified right now").caused_by(cause)
+    OAuthError::with(ErrorCode::TemporarilyUnavailable, "the token could not be verified right now")
+        .caused_by(cause)
 }
 
 /// RFC 6749 §2.3.1: id and secret are form-urlencoded before Basic encoding.
@@ -38,7 +42,11 @@ fn form_encode(s: &str) -> String {
 impl IntrospectionClient {
     /// A client for `endpoint` (e.g. `https://auth.example.com/introspect`) authenticating with
     /// `client_secret_basic`. Cache: 30 s, 10 000 entries by default.
-    pub fn new(endpoint: impl Into<String>, client_id: impl Into<String>, client_secret: impl Into<String>) -> Self {
+    pub fn new(
+        endpoint: impl Into<String>,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+    ) -> Self {
         Self {
             endpoint: endpoint.into(),
             client_id: client_id.into(),
@@ -151,10 +159,14 @@ mod tests {
     #[test]
     fn parses_active_and_inactive() {
         assert_eq!(parse(&serde_json::json!({"active": false})), None);
-        let i = parse(&serde_json::json!({"active": true, "client_id": "c", "sub": "c", "scope": "a b", "exp": 10, "token_type": "Bearer"}));
+        let i = parse(
+            &serde_json::json!({"active": true, "client_id": "c", "sub": "c", "scope": "a b", "exp": 10, "token_type": "Bearer"}),
+        );
         assert_eq!(i.as_ref().map(|i| i.subject.clone()), Some(None));
         assert!(i.is_some_and(|i| i.scopes.contains("b")));
-        let u = parse(&serde_json::json!({"active": true, "client_id": "c", "sub": "u1", "username": "al", "exp": 10}));
+        let u = parse(
+            &serde_json::json!({"active": true, "client_id": "c", "sub": "u1", "username": "al", "exp": 10}),
+        );
         assert_eq!(u.and_then(|i| i.subject), Some("u1".to_owned()));
     }
 }

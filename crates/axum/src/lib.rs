@@ -22,10 +22,11 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
-use portcullis_core::{OAuthError, OAuthServer, Reply, TokenRequest};
+use portcullis_core::wire::ReplyBody;
+use portcullis_core::{Introspection, OAuthServer, Reply, Revoked, TokenRequest, TokenResponse};
 
 pub use bearer::{Authenticated, Bearer, BearerLayer, Verifier};
-pub use form::{read_form, FormRequest, MAX_FORM_BYTES};
+pub use form::{read_form, FormRequest, FramingError, MAX_FORM_BYTES};
 #[cfg(feature = "introspection")]
 pub use introspection::IntrospectionClient;
 
@@ -39,35 +40,41 @@ pub fn router(server: OAuthServer) -> Router {
 }
 
 /// Frame a form request for an endpoint (method, content type, size, one Authorization).
-async fn framed(req: Request) -> Result<TokenRequest, OAuthError> {
+async fn framed(req: Request) -> Result<TokenRequest, FramingError> {
     let form = read_form(req).await?;
-    TokenRequest::parse(&form.body, form.authorization.as_deref())
+    Ok(TokenRequest::parse(&form.body, form.authorization.as_deref())?)
+}
+
+/// Answer a framing failure; when the body was left unread the connection cannot be reused.
+fn framing_error<T: ReplyBody>(e: FramingError) -> Response {
+    let mut res = Reply::<T>::error(e.error).into_response().into_response();
+    if e.close {
+        res.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+    }
+    res
 }
 
 /// `POST /token` (RFC 6749 §3.2). Any framing problem is a §5.2 `invalid_request`, never a
 /// 405, 415 or 422.
 async fn token(State(server): State<OAuthServer>, req: Request) -> Response {
-    let reply = match framed(req).await {
-        Ok(request) => server.token(request).await,
-        Err(e) => Reply::error(e),
-    };
-    reply.into_response().into_response()
+    match framed(req).await {
+        Ok(request) => server.token(request).await.into_response().into_response(),
+        Err(e) => framing_error::<TokenResponse>(e),
+    }
 }
 
 /// `POST /introspect` (RFC 7662 §2.1).
 async fn introspect(State(server): State<OAuthServer>, req: Request) -> Response {
-    let reply = match framed(req).await {
-        Ok(request) => server.introspect(request).await,
-        Err(e) => Reply::error(e),
-    };
-    reply.into_response().into_response()
+    match framed(req).await {
+        Ok(request) => server.introspect(request).await.into_response().into_response(),
+        Err(e) => framing_error::<Introspection>(e),
+    }
 }
 
 /// `POST /revoke` (RFC 7009 §2.1).
 async fn revoke(State(server): State<OAuthServer>, req: Request) -> Response {
-    let reply = match framed(req).await {
-        Ok(request) => server.revoke(request).await,
-        Err(e) => Reply::error(e),
-    };
-    reply.into_response().into_response()
+    match framed(req).await {
+        Ok(request) => server.revoke(request).await.into_response().into_response(),
+        Err(e) => framing_error::<Revoked>(e),
+    }
 }

@@ -1,6 +1,8 @@
 //! Wire tests for issue #4: BearerLayer (RFC 6750), `/introspect` (RFC 7662) and `/revoke`
 //! (RFC 7009), through the axum router with `oneshot`, a MemoryStore and a FixedClock.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use axum::body::Body;
 use axum::routing::{get, post};
 use axum::Router;
@@ -39,7 +41,8 @@ async fn whoami(Authenticated(t): Authenticated) -> String {
 }
 
 fn api(f: &Fixture, allow_query: bool) -> Router {
-    let layer = BearerLayer::local(f.server.clone()).realm("notes").allow_bearer_tokens_in_query_string(allow_query);
+    let layer =
+        BearerLayer::local(f.server.clone()).realm("notes").allow_bearer_tokens_in_query_string(allow_query);
     Router::new()
         .route("/read", get(whoami).layer(layer.clone().scopes("notes:read")))
         .route("/write", get(whoami).layer(layer.clone().scopes("notes:read notes:write")))
@@ -50,8 +53,11 @@ async fn setup() -> (Fixture, String, String, String) {
     let f = Fixture::new();
     f.add_scope("notes:read", false).await;
     f.add_scope("notes:write", false).await;
-    let (id, secret) = f.add_client(ClientSpec::confidential(&["client_credentials"]).scopes("notes:read notes:write")).await;
-    let res = f.token(&[("grant_type", "client_credentials"), ("scope", "notes:read")], Some((&id, &secret))).await;
+    let (id, secret) = f
+        .add_client(ClientSpec::confidential(&["client_credentials"]).scopes("notes:read notes:write"))
+        .await;
+    let res =
+        f.token(&[("grant_type", "client_credentials"), ("scope", "notes:read")], Some((&id, &secret))).await;
     let token = field(&res, "access_token").expect("token");
     (f, id, secret, token)
 }
@@ -98,13 +104,15 @@ async fn invalid_expired_and_revoked_tokens_are_invalid_token() {
     }
     // Revoked through /revoke.
     let app = portcullis_axum::router(f.server.clone());
-    let r = call(app, form_post("/revoke", &format!("token={token}"), Some(&basic_header(&id, &secret)))).await;
+    let r =
+        call(app, form_post("/revoke", &format!("token={token}"), Some(&basic_header(&id, &secret)))).await;
     assert_eq!(r.status, StatusCode::OK);
     let r = call(api(&f, false), get_with("/read", Some(&format!("Bearer {token}")))).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert!(r.header("www-authenticate").unwrap().contains("invalid_token"));
     // Expired: a fresh token, then move the clock past its lifetime.
-    let res = f.token(&[("grant_type", "client_credentials"), ("scope", "notes:read")], Some((&id, &secret))).await;
+    let res =
+        f.token(&[("grant_type", "client_credentials"), ("scope", "notes:read")], Some((&id, &secret))).await;
     let fresh = field(&res, "access_token").unwrap();
     f.clock.advance(3600);
     let r = call(api(&f, false), get_with("/read", Some(&format!("Bearer {fresh}")))).await;
@@ -172,7 +180,11 @@ async fn introspection_reports_active_tokens_with_rfc7662_fields() {
     let (f, id, secret, token) = setup().await;
     let (rs_id, rs_secret) = f.add_client(ClientSpec::confidential(&["client_credentials"])).await;
     let app = portcullis_axum::router(f.server.clone());
-    let r = call(app.clone(), form_post("/introspect", &format!("token={token}"), Some(&basic_header(&rs_id, &rs_secret)))).await;
+    let r = call(
+        app.clone(),
+        form_post("/introspect", &format!("token={token}"), Some(&basic_header(&rs_id, &rs_secret))),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.header("cache-control"), Some("no-store"));
     let v = r.json();
@@ -187,7 +199,15 @@ async fn introspection_reports_active_tokens_with_rfc7662_fields() {
     }
     assert!(v["jti"].is_string());
     // A wrong hint is not trusted.
-    let r = call(app.clone(), form_post("/introspect", &format!("token={token}&token_type_hint=refresh_token"), Some(&basic_header(&id, &secret)))).await;
+    let r = call(
+        app.clone(),
+        form_post(
+            "/introspect",
+            &format!("token={token}&token_type_hint=refresh_token"),
+            Some(&basic_header(&id, &secret)),
+        ),
+    )
+    .await;
     assert_eq!(r.json()["active"], true);
 }
 
@@ -215,7 +235,11 @@ async fn introspection_requires_client_authentication_and_a_token() {
     let app = portcullis_axum::router(f.server.clone());
     let r = call(app.clone(), form_post("/introspect", &format!("token={token}"), None)).await;
     assert_eq!((r.status, r.json()["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_client")));
-    let r = call(app.clone(), form_post("/introspect", &format!("token={token}"), Some(&basic_header(&id, "wrong")))).await;
+    let r = call(
+        app.clone(),
+        form_post("/introspect", &format!("token={token}"), Some(&basic_header(&id, "wrong"))),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert!(r.header("www-authenticate").is_some());
     let r = call(app.clone(), form_post("/introspect", "x=1", Some(&basic_header(&id, &secret)))).await;
@@ -232,14 +256,20 @@ async fn revoking_a_refresh_token_revokes_its_access_tokens() {
     let f = Fixture::new();
     let (id, secret) = f.add_client(ClientSpec::confidential(&["password", "refresh_token"])).await;
     f.add_user("alice", "pw").await;
-    let res = f.token(&[("grant_type", "password"), ("username", "alice"), ("password", "pw")], Some((&id, &secret))).await;
+    let res = f
+        .token(&[("grant_type", "password"), ("username", "alice"), ("password", "pw")], Some((&id, &secret)))
+        .await;
     let (at, rt) = (field(&res, "access_token").unwrap(), field(&res, "refresh_token").unwrap());
     let app = portcullis_axum::router(f.server.clone());
     let auth = basic_header(&id, &secret);
     let r = call(app.clone(), form_post("/introspect", &format!("token={rt}"), Some(&auth))).await;
     assert_eq!(r.json()["active"], true);
     assert_eq!(r.json()["username"], "alice");
-    let r = call(app.clone(), form_post("/revoke", &format!("token={rt}&token_type_hint=refresh_token"), Some(&auth))).await;
+    let r = call(
+        app.clone(),
+        form_post("/revoke", &format!("token={rt}&token_type_hint=refresh_token"), Some(&auth)),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.header("cache-control"), Some("no-store"));
     for t in [&at, &rt] {

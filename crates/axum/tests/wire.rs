@@ -1,5 +1,7 @@
 //! Wire tests: the axum router's statuses, headers and JSON shapes, via `oneshot`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use axum::body::Body;
 use http::{Request, StatusCode};
 use portcullis_testkit::{basic_header, ClientSpec, Fixture};
@@ -26,7 +28,8 @@ fn post(body: &str, auth: Option<&str>) -> Request<Body> {
 async fn token_success_has_rfc6749_5_1_shape_and_headers() {
     let f = Fixture::new();
     let (id, secret) = f.add_client(ClientSpec::confidential(&["client_credentials"])).await;
-    let (st, h, body) = send(&f, post("grant_type=client_credentials", Some(&basic_header(&id, &secret)))).await;
+    let (st, h, body) =
+        send(&f, post("grant_type=client_credentials", Some(&basic_header(&id, &secret)))).await;
     assert_eq!(st, StatusCode::OK, "{body}");
     assert_eq!(h["content-type"], "application/json");
     assert_eq!(h["cache-control"], "no-store");
@@ -44,8 +47,14 @@ async fn method_content_type_and_body_problems_are_invalid_request() {
     let reqs = vec![
         Request::get("/token").body(Body::empty()).unwrap(),
         Request::delete("/token").body(Body::empty()).unwrap(),
-        Request::post("/token").header("content-type", "text/plain").body(Body::from("grant_type=x")).unwrap(),
-        Request::post("/token").header("content-type", "multipart/form-data; boundary=x").body(Body::from("--x--")).unwrap(),
+        Request::post("/token")
+            .header("content-type", "text/plain")
+            .body(Body::from("grant_type=x"))
+            .unwrap(),
+        Request::post("/token")
+            .header("content-type", "multipart/form-data; boundary=x")
+            .body(Body::from("--x--"))
+            .unwrap(),
         Request::post("/token").body(Body::from("grant_type=client_credentials")).unwrap(),
         post("", Some(&auth)),
         post(&format!("grant_type=client_credentials&pad={}", "a".repeat(70_000)), Some(&auth)),
@@ -63,7 +72,11 @@ async fn method_content_type_and_body_problems_are_invalid_request() {
     ];
     for (i, r) in reqs.into_iter().enumerate() {
         let (st, h, body) = send(&f, r).await;
-        assert_eq!((st, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")), "case {i}: {body}");
+        assert_eq!(
+            (st, body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_request")),
+            "case {i}: {body}"
+        );
         assert_eq!(h["cache-control"], "no-store", "case {i}");
     }
 }
@@ -72,11 +85,14 @@ async fn method_content_type_and_body_problems_are_invalid_request() {
 async fn invalid_client_with_basic_carries_www_authenticate() {
     let f = Fixture::new();
     let (id, _) = f.add_client(ClientSpec::confidential(&["client_credentials"])).await;
-    let (st, h, body) = send(&f, post("grant_type=client_credentials", Some(&basic_header(&id, "wrong")))).await;
+    let (st, h, body) =
+        send(&f, post("grant_type=client_credentials", Some(&basic_header(&id, "wrong")))).await;
     assert_eq!((st, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_client")));
     assert!(h["www-authenticate"].to_str().unwrap().starts_with("Basic"));
     // Without the header there is nothing to challenge.
-    let (st, h, _) = send(&f, post(&format!("grant_type=client_credentials&client_id={id}&client_secret=wrong"), None)).await;
+    let (st, h, _) =
+        send(&f, post(&format!("grant_type=client_credentials&client_id={id}&client_secret=wrong"), None))
+            .await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
     assert!(h.get("www-authenticate").is_none());
 }

@@ -37,7 +37,8 @@ async fn ready(State(server): State<OAuthServer>) -> Response {
         Ok(()) => Json(serde_json::json!({ "status": "ok" })).into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "store unavailable");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({ "status": "unavailable" }))).into_response()
+            (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({ "status": "unavailable" })))
+                .into_response()
         }
     }
 }
@@ -55,24 +56,32 @@ async fn log_request(req: Request, next: Next) -> Response {
         path = %path,
         status = res.status().as_u16(),
         latency_ms = format_args!("{:.3}", start.elapsed().as_secs_f64() * 1000.0),
-        client_id,
+        client_id = %client_id,
         "request"
     );
     res
 }
 
 /// Run the server until SIGTERM or SIGINT; in-flight requests finish.
-pub async fn run(settings: Settings) -> Result<(), String> {
+pub async fn run(mut settings: Settings) -> Result<(), String> {
     let store = crate::store::open(&settings.database_url).await?;
-    let server = Builder::new(settings.core_config()).store(store).build().map_err(|e| e.to_string())?;
-    let listener =
-        TcpListener::bind(&settings.listen).await.map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
+    let listener = TcpListener::bind(&settings.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    if settings.issuer.is_empty() {
+        // No issuer configured: name the address actually bound (port 0 picks one).
+        settings.issuer = format!("http://{addr}");
+    }
+    let server = Builder::new(settings.core_config()).store(store).build().map_err(|e| e.to_string())?;
     tracing::info!(%addr, issuer = %settings.issuer, database = %redact_url(&settings.database_url), "portcullis listening");
     // Tests and scripts read this line to learn the port when listening on port 0.
     println!("portcullis listening on http://{addr}");
     tokio::spawn(purge_loop(server.clone(), Duration::from_secs(settings.purge_interval.max(1))));
-    axum::serve(listener, app(server)).with_graceful_shutdown(shutdown_signal()).await.map_err(|e| e.to_string())?;
+    axum::serve(listener, app(server))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())?;
     tracing::info!("portcullis stopped");
     Ok(())
 }

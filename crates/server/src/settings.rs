@@ -74,7 +74,9 @@ pub const KEYS: &[&str] = &[
 fn typed(key: &str, raw: &str, default: &toml::Table) -> Result<toml::Value, String> {
     let bad = |what: &str| format!("{key}: expected {what}, got {raw:?}");
     Ok(match default.get(key) {
-        Some(toml::Value::Integer(_)) => toml::Value::Integer(raw.trim().parse().map_err(|_| bad("an integer"))?),
+        Some(toml::Value::Integer(_)) => {
+            toml::Value::Integer(raw.trim().parse().map_err(|_| bad("an integer"))?)
+        }
         Some(toml::Value::Boolean(_)) => toml::Value::Boolean(match raw.trim() {
             "true" | "1" | "yes" | "on" => true,
             "false" | "0" | "no" | "off" => false,
@@ -110,7 +112,8 @@ impl Settings {
         let default = toml::Table::try_from(Settings::default()).map_err(|e| e.to_string())?;
         let mut table = default.clone();
         if let Some(path) = file {
-            let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let text =
+                std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
             let from_file: toml::Table =
                 toml::from_str(&text).map_err(|e| format!("{}: {}", path.display(), e.message()))?;
             for (k, v) in from_file {
@@ -123,16 +126,17 @@ impl Settings {
         for key in KEYS {
             let var = format!("PORTCULLIS_{}", key.to_ascii_uppercase());
             if let Some(raw) = env(&var) {
-                table.insert((*key).to_owned(), typed(key, &raw, &default).map_err(|e| format!("{var}: {e}"))?);
+                table.insert(
+                    (*key).to_owned(),
+                    typed(key, &raw, &default).map_err(|e| format!("{var}: {e}"))?,
+                );
             }
         }
         for (key, raw) in flags {
             table.insert((*key).to_owned(), typed(key, raw, &default)?);
         }
         let mut s: Settings = table.try_into().map_err(|e: toml::de::Error| e.message().to_owned())?;
-        if s.issuer.is_empty() {
-            s.issuer = format!("http://{}", s.listen);
-        }
+        // An empty issuer means "http://<the address serve binds>", filled in by `serve`.
         s.issuer = s.issuer.trim_end_matches('/').to_owned();
         Ok(s)
     }
@@ -169,7 +173,11 @@ mod tests {
     fn precedence_is_file_then_env_then_flags() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("p.toml");
-        std::fs::write(&f, "listen = \"127.0.0.1:1\"\naccess_token_lifetime = 10\nrefresh_token_lifetime = 20\n").unwrap();
+        std::fs::write(
+            &f,
+            "listen = \"127.0.0.1:1\"\naccess_token_lifetime = 10\nrefresh_token_lifetime = 20\n",
+        )
+        .unwrap();
         let env = |k: &str| match k {
             "PORTCULLIS_ACCESS_TOKEN_LIFETIME" => Some("11".to_owned()),
             "PORTCULLIS_REFRESH_TOKEN_LIFETIME" => Some("21".to_owned()),
@@ -178,7 +186,7 @@ mod tests {
         };
         let s = Settings::load(Some(&f), env, &[("refresh_token_lifetime", "22".into())]).unwrap();
         assert_eq!(s.listen, "127.0.0.1:1");
-        assert_eq!(s.issuer, "http://127.0.0.1:1");
+        assert_eq!(s.issuer, "");
         assert_eq!(s.access_token_lifetime, 11);
         assert_eq!(s.refresh_token_lifetime, 22);
         assert_eq!(s.require_client_authentication.get("password"), Some(&false));
@@ -199,7 +207,10 @@ mod tests {
         let s = Settings::load(None, |_| None, &[]).unwrap();
         assert_eq!(s.listen, "127.0.0.1:8080");
         assert_eq!(s.database_url, "sqlite://portcullis.db");
-        assert_eq!((s.access_token_lifetime, s.refresh_token_lifetime, s.authorization_code_lifetime), (3600, 1209600, 300));
+        assert_eq!(
+            (s.access_token_lifetime, s.refresh_token_lifetime, s.authorization_code_lifetime),
+            (3600, 1209600, 300)
+        );
         assert!(Settings::default_toml().contains("database_url"));
     }
 }

@@ -1,6 +1,8 @@
 //! The token endpoint over real HTTP against the real binary and a real SQLite file
 //! (issue #2): every grant and every error code of RFC 6749 §5.2.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use common::{basic_header, form_encode, http, token, Server};
@@ -9,7 +11,10 @@ use serde_json::Value;
 fn assert_no_store(h: &reqwest::header::HeaderMap) {
     assert_eq!(h.get("cache-control").and_then(|v| v.to_str().ok()), Some("no-store"));
     assert_eq!(h.get("pragma").and_then(|v| v.to_str().ok()), Some("no-cache"));
-    assert!(h.get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json")));
+    assert!(h
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json")));
 }
 
 fn assert_error(status: u16, body: &Value, want_status: u16, want: &str) {
@@ -19,9 +24,11 @@ fn assert_error(status: u16, body: &Value, want_status: u16, want: &str) {
 #[tokio::test]
 async fn client_credentials_with_basic_and_post() {
     let s = Server::start();
-    let (id, secret) = s.client(&["--name", "billing", "--grant-type", "client_credentials", "--scope", "invoices:read"]);
+    let (id, secret) =
+        s.client(&["--name", "billing", "--grant-type", "client_credentials", "--scope", "invoices:read"]);
     let (st, h, body) =
-        token(&s, &[("grant_type", "client_credentials"), ("scope", "invoices:read")], Some((&id, &secret))).await;
+        token(&s, &[("grant_type", "client_credentials"), ("scope", "invoices:read")], Some((&id, &secret)))
+            .await;
     assert_eq!(st, 200, "{body}");
     assert_no_store(&h);
     assert_eq!(body["token_type"], "Bearer");
@@ -39,8 +46,15 @@ async fn client_credentials_with_basic_and_post() {
         "--auth-method",
         "client_secret_post",
     ]);
-    let post_id = s.cli(&["client", "list", "--json"]).json().as_array().unwrap().iter()
-        .find(|c| c["name"] == "poster").map(|c| c["client_id"].as_str().unwrap().to_owned()).unwrap();
+    let post_id = s
+        .cli(&["client", "list", "--json"])
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "poster")
+        .map(|c| c["client_id"].as_str().unwrap().to_owned())
+        .unwrap();
     let (st, _, body) = token(
         &s,
         &[("grant_type", "client_credentials"), ("client_id", &post_id), ("client_secret", &post_secret)],
@@ -49,7 +63,8 @@ async fn client_credentials_with_basic_and_post() {
     .await;
     assert_eq!(st, 200, "{body}");
     // A client registered for client_secret_post may not switch to Basic.
-    let (st, h, body) = token(&s, &[("grant_type", "client_credentials")], Some((&post_id, &post_secret))).await;
+    let (st, h, body) =
+        token(&s, &[("grant_type", "client_credentials")], Some((&post_id, &post_secret))).await;
     assert_error(st, &body, 401, "invalid_client");
     assert!(h.get("www-authenticate").is_some());
 }
@@ -73,12 +88,8 @@ async fn password_grant_and_refresh_rotation_with_reuse_detection() {
     let auth = Some((id.as_str(), secret.as_str()));
 
     // Wrong password: invalid_grant, and nothing about which part was wrong.
-    let (st, _, body) = token(
-        &s,
-        &[("grant_type", "password"), ("username", "alice"), ("password", "wrong")],
-        auth,
-    )
-    .await;
+    let (st, _, body) =
+        token(&s, &[("grant_type", "password"), ("username", "alice"), ("password", "wrong")], auth).await;
     assert_error(st, &body, 400, "invalid_grant");
     let (st, _, body2) =
         token(&s, &[("grant_type", "password"), ("username", "nobody"), ("password", "wrong")], auth).await;
@@ -101,12 +112,16 @@ async fn password_grant_and_refresh_rotation_with_reuse_detection() {
     assert!(rt1.starts_with("pc_rt_"));
 
     // Narrowing is allowed; widening is not.
-    let (st, _, body) =
-        token(&s, &[("grant_type", "refresh_token"), ("refresh_token", &rt1), ("scope", "notes:read openid")], auth)
-            .await;
+    let (st, _, body) = token(
+        &s,
+        &[("grant_type", "refresh_token"), ("refresh_token", &rt1), ("scope", "notes:read openid")],
+        auth,
+    )
+    .await;
     assert_error(st, &body, 400, "invalid_scope");
     let (st, _, t2) =
-        token(&s, &[("grant_type", "refresh_token"), ("refresh_token", &rt1), ("scope", "notes:read")], auth).await;
+        token(&s, &[("grant_type", "refresh_token"), ("refresh_token", &rt1), ("scope", "notes:read")], auth)
+            .await;
     assert_eq!(st, 200, "{t2}");
     assert_eq!(t2["scope"], "notes:read");
     let rt2 = t2["refresh_token"].as_str().expect("rotated refresh token").to_owned();
@@ -120,7 +135,9 @@ async fn password_grant_and_refresh_rotation_with_reuse_detection() {
 
     // Logs never carry secrets, tokens or passwords (checklist G7).
     let logs = s.logs();
-    for secret_value in [secret.as_str(), &rt1, &rt2, t1["access_token"].as_str().unwrap(), "correct horse battery staple"] {
+    for secret_value in
+        [secret.as_str(), &rt1, &rt2, t1["access_token"].as_str().unwrap(), "correct horse battery staple"]
+    {
         assert!(!logs.contains(secret_value), "a secret reached the log");
     }
     assert!(logs.contains("path=/token"), "request log line missing: {logs}");
@@ -131,7 +148,8 @@ async fn password_grant_and_refresh_rotation_with_reuse_detection() {
 async fn refresh_without_rotation_keeps_the_token() {
     let s = Server::start_with(&[], &[("PORTCULLIS_ALWAYS_ISSUE_NEW_REFRESH_TOKEN", "false")]);
     s.user("bob", "pw-bob-123", &[]);
-    let (id, secret) = s.client(&["--name", "app", "--grant-type", "password", "--grant-type", "refresh_token"]);
+    let (id, secret) =
+        s.client(&["--name", "app", "--grant-type", "password", "--grant-type", "refresh_token"]);
     let auth = Some((id.as_str(), secret.as_str()));
     let (_, _, t1) =
         token(&s, &[("grant_type", "password"), ("username", "bob"), ("password", "pw-bob-123")], auth).await;
@@ -155,7 +173,8 @@ async fn default_scope_applies_and_unknown_or_disallowed_scope_is_invalid_scope(
     assert_eq!(body["scope"], "basic");
     let (st, _, body) = token(&s, &[("grant_type", "client_credentials"), ("scope", "admin")], auth).await;
     assert_error(st, &body, 400, "invalid_scope");
-    let (st, _, body) = token(&s, &[("grant_type", "client_credentials"), ("scope", "nonexistent")], auth).await;
+    let (st, _, body) =
+        token(&s, &[("grant_type", "client_credentials"), ("scope", "nonexistent")], auth).await;
     assert_error(st, &body, 400, "invalid_scope");
     let (st, _, body) = token(&s, &[("grant_type", "client_credentials"), ("scope", "basic\"x")], auth).await;
     assert_error(st, &body, 400, "invalid_scope");
@@ -189,7 +208,8 @@ async fn every_token_error_code_over_http() {
     .await;
     assert_error(st, &body, 401, "invalid_client");
     // invalid_request: two authentication methods at once (RFC 6749 §2.3).
-    let (st, _, body) = token(&s, &[("grant_type", "client_credentials"), ("client_secret", &secret)], auth).await;
+    let (st, _, body) =
+        token(&s, &[("grant_type", "client_credentials"), ("client_secret", &secret)], auth).await;
     assert_error(st, &body, 400, "invalid_request");
 
     // unsupported_grant_type.
@@ -204,20 +224,35 @@ async fn every_token_error_code_over_http() {
     assert_error(st, &body, 400, "unauthorized_client");
 
     // invalid_grant: a bogus refresh token / code.
-    let (rid, rsecret) = s.client(&["--name", "r", "--grant-type", "refresh_token", "--grant-type", "authorization_code", "--redirect-uri", "https://r.example/cb"]);
+    let (rid, rsecret) = s.client(&[
+        "--name",
+        "r",
+        "--grant-type",
+        "refresh_token",
+        "--grant-type",
+        "authorization_code",
+        "--redirect-uri",
+        "https://r.example/cb",
+    ]);
     let rauth = Some((rid.as_str(), rsecret.as_str()));
-    let (st, _, body) = token(&s, &[("grant_type", "refresh_token"), ("refresh_token", "pc_rt_bogus")], rauth).await;
+    let (st, _, body) =
+        token(&s, &[("grant_type", "refresh_token"), ("refresh_token", "pc_rt_bogus")], rauth).await;
     assert_error(st, &body, 400, "invalid_grant");
     let (st, _, body) = token(
         &s,
-        &[("grant_type", "authorization_code"), ("code", "pc_ac_bogus"), ("redirect_uri", "https://r.example/cb")],
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", "pc_ac_bogus"),
+            ("redirect_uri", "https://r.example/cb"),
+        ],
         rauth,
     )
     .await;
     assert_error(st, &body, 400, "invalid_grant");
 
     // A public client cannot use client_credentials, and needs no secret to be identified.
-    let (st, _, body) = token(&s, &[("grant_type", "client_credentials"), ("client_id", &pub_id)], None).await;
+    let (st, _, body) =
+        token(&s, &[("grant_type", "client_credentials"), ("client_id", &pub_id)], None).await;
     assert_error(st, &body, 400, "unauthorized_client");
     // No credentials at all.
     let (st, _, body) = token(&s, &[("grant_type", "client_credentials")], None).await;
@@ -232,17 +267,60 @@ async fn framing_errors_are_invalid_request_never_415_or_422() {
     let auth = basic_header(&id, &secret);
     let cases: Vec<(&str, reqwest::RequestBuilder)> = vec![
         ("GET", c.get(s.url("/token?grant_type=client_credentials")).header("authorization", &auth)),
-        ("PUT", c.put(s.url("/token")).header("content-type", "application/x-www-form-urlencoded").body("grant_type=client_credentials")),
-        ("json body", c.post(s.url("/token")).header("content-type", "application/json").body("{\"grant_type\":\"client_credentials\"}")),
-        ("no content type", c.post(s.url("/token")).header("authorization", &auth).body("grant_type=client_credentials")),
-        ("empty body", c.post(s.url("/token")).header("content-type", "application/x-www-form-urlencoded").header("authorization", &auth)),
-        ("latin-1", c.post(s.url("/token")).header("content-type", "application/x-www-form-urlencoded; charset=iso-8859-1").header("authorization", &auth).body("grant_type=client_credentials")),
-        ("too large", c.post(s.url("/token")).header("content-type", "application/x-www-form-urlencoded").header("authorization", &auth).body(format!("grant_type=client_credentials&x={}", "a".repeat(100_000)))),
-        ("two authorization headers", c.post(s.url("/token")).header("content-type", "application/x-www-form-urlencoded").header("authorization", &auth).header("authorization", &auth).body("grant_type=client_credentials")),
-        ("malformed basic", c.post(s.url("/token")).header("content-type", "application/x-www-form-urlencoded").header("authorization", "Basic !!!").body("grant_type=client_credentials")),
+        (
+            "PUT",
+            c.put(s.url("/token"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("grant_type=client_credentials"),
+        ),
+        (
+            "json body",
+            c.post(s.url("/token"))
+                .header("content-type", "application/json")
+                .body("{\"grant_type\":\"client_credentials\"}"),
+        ),
+        (
+            "no content type",
+            c.post(s.url("/token")).header("authorization", &auth).body("grant_type=client_credentials"),
+        ),
+        (
+            "empty body",
+            c.post(s.url("/token"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("authorization", &auth),
+        ),
+        (
+            "latin-1",
+            c.post(s.url("/token"))
+                .header("content-type", "application/x-www-form-urlencoded; charset=iso-8859-1")
+                .header("authorization", &auth)
+                .body("grant_type=client_credentials"),
+        ),
+        (
+            "too large",
+            c.post(s.url("/token"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("authorization", &auth)
+                .body(format!("grant_type=client_credentials&x={}", "a".repeat(100_000))),
+        ),
+        (
+            "two authorization headers",
+            c.post(s.url("/token"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("authorization", &auth)
+                .header("authorization", &auth)
+                .body("grant_type=client_credentials"),
+        ),
+        (
+            "malformed basic",
+            c.post(s.url("/token"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("authorization", "Basic !!!")
+                .body("grant_type=client_credentials"),
+        ),
     ];
     for (name, req) in cases {
-        let res = req.send().await.unwrap();
+        let res = req.send().await.unwrap_or_else(|e| panic!("{name}: {e:?}"));
         let status = res.status().as_u16();
         let cache = res.headers().get("cache-control").cloned();
         let body: Value = res.json().await.unwrap_or_else(|_| panic!("{name}: not JSON"));
@@ -298,9 +376,19 @@ async fn cli_changes_are_seen_by_the_running_server_at_once() {
 #[tokio::test]
 async fn imported_client_secret_is_verified_with_argon2() {
     let s = Server::start();
-    s.client(&["--name", "legacy", "--id", "legacy-app", "--secret", "s3cret-from-old-system", "--grant-type", "client_credentials"]);
+    s.client(&[
+        "--name",
+        "legacy",
+        "--id",
+        "legacy-app",
+        "--secret",
+        "s3cret-from-old-system",
+        "--grant-type",
+        "client_credentials",
+    ]);
     let (st, _, body) =
-        token(&s, &[("grant_type", "client_credentials")], Some(("legacy-app", "s3cret-from-old-system"))).await;
+        token(&s, &[("grant_type", "client_credentials")], Some(("legacy-app", "s3cret-from-old-system")))
+            .await;
     assert_eq!(st, 200, "{body}");
     let (st, _, _) = token(&s, &[("grant_type", "client_credentials")], Some(("legacy-app", "wrong"))).await;
     assert_eq!(st, 401);

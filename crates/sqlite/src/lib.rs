@@ -1,1 +1,256 @@
+//! # portcullis-sqlite
+//!
+//! The SQLite [`Store`](portcullis_core::Store) for Portcullis, the embedded default. One file
+//! per aggregate, mirroring `portcullis_core::store`:
+//!
+//! | core trait | module |
+//! |---|---|
+//! | `ClientStore` | `client.rs` |
+//! | `ScopeStore` | `scope.rs` |
+//! | `AuthorizationStore` | `authorization.rs` |
+//! | `TokenStore` | `token.rs` |
+//! | `AccountStore` | `account.rs` |
+//! | `Store` (`ping`, `purge_expired`) | this file |
+//!
+//! The schema lives in `migrations/` and is embedded in the binary. Tokens and codes are kept
+//! only as the hex SHA-256 the core hands over; times are INTEGER unix seconds. Single-use
+//! values are consumed with one `UPDATE … RETURNING`, so two concurrent redemptions give
+//! exactly one `Fresh`. Multi-statement operations run in `BEGIN IMMEDIATE` transactions, so
+//! they take the write lock up front and wait (`busy_timeout`) instead of failing.
 
+mod account;
+mod authorization;
+mod client;
+mod scope;
+mod token;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use portcullis_core::store::{Store, StoreError, StoreResult};
+use portcullis_core::UnixTime;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+
+/// How long a connection waits for another writer before giving up (`busy_timeout`).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a caller waits for a pooled connection before the store answers `Unavailable`.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections for a file database: readers run in parallel under WAL, writers queue.
+const MAX_CONNECTIONS: u32 = 8;
+
+/// A [`Store`] backed by one SQLite database (a file in WAL mode, or memory for tests).
+///
+/// Cheap to clone: clones share one connection pool.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Open (creating it if missing) the database at `url` and bring its schema up to date.
+    ///
+    /// `url` is `sqlite://relative/path.db`, `sqlite:///absolute/path.db` or
+    /// `sqlite::memory:`. The connection uses WAL journaling, `synchronous=NORMAL`, foreign
+    /// keys on and a 5 s busy timeout.
+    pub async fn connect(url: &str) -> Result<SqliteStore, StoreError> {
+        let store = Self::connect_without_migrations(url).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Like [`SqliteStore::connect`], but leaves the schema as it is (for tools that migrate
+    /// separately, or check first).
+    pub async fn connect_without_migrations(url: &str) -> Result<SqliteStore, StoreError> {
+        if !url.starts_with("sqlite:") {
+            return Err(StoreError::Backend(
+                "not a SQLite URL: expected sqlite://path or sqlite::memory:".into(),
+            ));
+        }
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Backend(format!("invalid SQLite URL: {e}")))?
+            .create_if_missing(true)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = if is_memory(url) {
+            // An in-memory database lives as long as one connection to it: keep exactly one,
+            // forever, so the data survives and writers never contend.
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(options)
+                .await
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(MAX_CONNECTIONS)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(options.journal_mode(SqliteJournalMode::Wal))
+                .await
+        }
+        .map_err(db_err)?;
+        Ok(SqliteStore { pool })
+    }
+
+    /// Apply the embedded migrations that have not run yet. Idempotent.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        sqlx::migrate!("./migrations").run(&self.pool).await.map_err(|e| match e {
+            sqlx::migrate::MigrateError::Execute(e) => db_err(e),
+            other => StoreError::Backend(format!("migration failed: {other}")),
+        })
+    }
+
+    /// Start a write transaction that holds the write lock from its first statement.
+    pub(crate) async fn write_tx(&self) -> StoreResult<Transaction<'static, Sqlite>> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)
+    }
+}
+
+fn is_memory(url: &str) -> bool {
+    url.contains(":memory:") || url.contains("mode=memory")
+}
+
+/// Map a sqlx error onto the store's vocabulary. sqlx errors carry SQLite's message (table and
+/// column names), never bound values, so no secret can leak through them.
+pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            StoreError::Conflict(db.message().to_owned())
+        }
+        sqlx::Error::Database(db) => {
+            // The extended result code; the primary code is its low byte.
+            let primary = db.code().and_then(|c| c.parse::<i32>().ok()).map(|c| c & 0xff);
+            match primary {
+                // SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN
+                Some(5 | 6 | 10 | 13 | 14) => StoreError::Unavailable(db.message().to_owned()),
+                _ => StoreError::Backend(db.message().to_owned()),
+            }
+        }
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e.to_string()),
+        _ => StoreError::Backend(e.to_string()),
+    }
+}
+
+/// Like [`db_err`], but names what already exists on a unique violation.
+pub(crate) fn conflict_err(what: &str) -> impl Fn(sqlx::Error) -> StoreError + '_ {
+    move |e| match db_err(e) {
+        StoreError::Conflict(_) => StoreError::Conflict(what.to_owned()),
+        other => other,
+    }
+}
+
+/// Read one column, reporting a decoding failure as a backend error.
+pub(crate) fn col<'r, T>(row: &'r SqliteRow, name: &str) -> StoreResult<T>
+where
+    T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
+{
+    row.try_get(name).map_err(db_err)
+}
+
+/// Parse a JSON text column.
+pub(crate) fn json_col<T: serde::de::DeserializeOwned>(row: &SqliteRow, name: &str) -> StoreResult<T> {
+    let text: String = col(row, name)?;
+    serde_json::from_str(&text)
+        .map_err(|e| StoreError::Backend(format!("column {name} is not valid JSON: {e}")))
+}
+
+/// Render a value as JSON text for a column.
+pub(crate) fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> StoreResult<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Backend(format!("cannot encode JSON: {e}")))
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn purge_expired(&self, now: UnixTime, limit: u32) -> StoreResult<u64> {
+        let mut tx = self.write_tx().await?;
+        let mut deleted = 0;
+        for table in ["authorization_codes", "access_tokens", "refresh_tokens"] {
+            // Expired means `expires_at <= now`: the takes accept only `expires_at > now`.
+            let sql = format!(
+                "DELETE FROM {table} WHERE rowid IN \
+                 (SELECT rowid FROM {table} WHERE expires_at <= ?1 ORDER BY expires_at LIMIT ?2)"
+            );
+            deleted += sqlx::query(&sql)
+                .bind(now)
+                .bind(i64::from(limit))
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?
+                .rows_affected();
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(deleted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn migrate_is_idempotent_and_memory_store_pings() {
+        let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+        store.migrate().await.unwrap();
+        store.migrate().await.unwrap();
+        store.ping().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn file_store_uses_wal_and_creates_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new.db");
+        let store = SqliteStore::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+        assert!(path.exists());
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&store.pool).await.unwrap();
+        assert_eq!(mode, "wal");
+        let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys").fetch_one(&store.pool).await.unwrap();
+        assert_eq!(fk, 1);
+        let sync: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(&store.pool).await.unwrap();
+        assert_eq!(sync, 1, "synchronous=NORMAL");
+        // A second connect to the same file finds the schema applied and changes nothing.
+        let again = SqliteStore::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+        again.ping().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn without_migrations_leaves_schema_alone() {
+        let store = SqliteStore::connect_without_migrations("sqlite::memory:").await.unwrap();
+        let err = store.get_scope_count().await;
+        assert!(err.is_err());
+        store.migrate().await.unwrap();
+        assert_eq!(store.get_scope_count().await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn bad_url_is_a_backend_error() {
+        let err = SqliteStore::connect("postgres://nope").await.unwrap_err();
+        assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn closed_pool_is_unavailable() {
+        let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+        store.pool.close().await;
+        let err = store.ping().await.unwrap_err();
+        assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    }
+
+    impl SqliteStore {
+        async fn get_scope_count(&self) -> StoreResult<i64> {
+            sqlx::query_scalar("SELECT COUNT(*) FROM scopes").fetch_one(&self.pool).await.map_err(db_err)
+        }
+    }
+}

@@ -18,7 +18,11 @@ impl<T> Reply<T> {
     }
 
     /// Log a failure (server faults loudly, refusals quietly) and wrap the result.
-    pub(crate) fn finish(client_id: Option<String>, result: Result<T, OAuthError>, what: &'static str) -> Self {
+    pub(crate) fn finish(
+        client_id: Option<String>,
+        result: Result<T, OAuthError>,
+        what: &'static str,
+    ) -> Self {
         if let Err(e) = &result {
             match e.code {
                 ErrorCode::ServerError | ErrorCode::TemporarilyUnavailable => {

@@ -54,20 +54,24 @@ impl OAuthServer {
         Ok(Revoked)
     }
 
-    async fn revoke_kind(&self, kind: TokenKind, hash: &str, caller: &Client, now: UnixTime) -> Result<(), OAuthError> {
+    async fn revoke_kind(
+        &self,
+        kind: TokenKind,
+        hash: &str,
+        caller: &Client,
+        now: UnixTime,
+    ) -> Result<(), OAuthError> {
         let store = self.store();
-        match kind {
-            TokenKind::AccessToken => {
-                if store.get_access(hash).await?.is_some_and(|r| r.client_id == caller.id) {
-                    store.revoke_access(hash).await?;
-                }
+        if kind == TokenKind::AccessToken {
+            let owned = store.get_access(hash).await?.is_some_and(|r| r.client_id == caller.id);
+            if owned {
+                store.revoke_access(hash).await?;
             }
-            TokenKind::RefreshToken => {
-                if let Some(r) = store.get_refresh(hash, now).await?.filter(|r| r.client_id == caller.id) {
-                    store.revoke_family(&r.family).await?;
-                }
+        } else if kind == TokenKind::RefreshToken {
+            let owned = store.get_refresh(hash, now).await?.filter(|r| r.client_id == caller.id);
+            if let Some(r) = owned {
+                store.revoke_family(&r.family).await?;
             }
-            _ => {}
         }
         Ok(())
     }

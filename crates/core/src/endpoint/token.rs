@@ -1,8 +1,8 @@
 //! The token endpoint (RFC 6749 §3.2, §5).
 
 use crate::client_auth;
-use crate::endpoint::reply::Reply;
 use crate::clock::UnixTime;
+use crate::endpoint::reply::Reply;
 use crate::error::{ErrorCode, OAuthError};
 use crate::grant::GrantContext;
 use crate::params::Params;
@@ -45,7 +45,7 @@ impl OAuthServer {
         let grant_type = req.params.require("grant_type")?;
         let creds = client_auth::extract(&req.params, req.authorization.as_deref())?;
         let grant = self.grant(grant_type);
-        let required = grant.map_or(true, |g| {
+        let required = grant.is_none_or(|g| {
             self.config()
                 .require_client_authentication
                 .get(grant_type)

@@ -9,6 +9,6 @@ pub trait AuthorizationStore: Send + Sync {
     /// Store a new code (by hash).
     async fn create_code(&self, code: &AuthorizationCode) -> StoreResult<()>;
     /// Consume a code atomically: `Fresh` exactly once for an unexpired code, `Replayed` for
-    /// every later attempt while the row exists, `Unknown` for an unknown or expired code.
+    /// every later attempt while the code is unexpired, `Unknown` for an unknown or expired code.
     async fn take_code(&self, hash: &str, now: UnixTime) -> StoreResult<Take<AuthorizationCode>>;
 }

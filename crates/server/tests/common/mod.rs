@@ -1,6 +1,6 @@
 //! End-to-end harness: the real `portcullis` binary on an ephemeral port with a real SQLite
 //! file, driven over HTTP and through its CLI.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, Stdio};
@@ -169,10 +169,8 @@ pub async fn token(
     basic: Option<(&str, &str)>,
 ) -> (u16, reqwest::header::HeaderMap, Value) {
     let body: String = form_encode(form);
-    let mut req = http()
-        .post(s.url("/token"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body);
+    let mut req =
+        http().post(s.url("/token")).header("content-type", "application/x-www-form-urlencoded").body(body);
     if let Some((id, secret)) = basic {
         req = req.header("authorization", basic_header(id, secret));
     }
