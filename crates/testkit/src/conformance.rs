@@ -16,7 +16,9 @@
 //! ```
 //!
 //! `$make` may also produce `(store, guard)`, where `guard` (say a `tempfile::TempDir`) must
-//! stay alive while the store is used; see [`StoreUnderTest`].
+//! stay alive while the store is used; see [`StoreUnderTest`]. A backend that needs a server
+//! (PostgreSQL) may produce an `Option` of either: `None` skips the check (the store crate
+//! prints why), so the suite still passes on a machine without that server.
 
 // Checks fail by panicking, like assertions.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -63,17 +65,41 @@ impl<S: Store, G: Send + 'static> StoreUnderTest for (Arc<S>, G) {
     }
 }
 
+/// What `$make` may produce: a [`StoreUnderTest`], or an `Option` of one where `None` means
+/// "this backend is not available here: skip".
+pub trait MaybeStoreUnderTest: Send + 'static {
+    /// The store and its guard, or `None` to skip.
+    fn into_parts_or_skip(self) -> Option<(Arc<dyn Store>, Box<dyn Any + Send>)>;
+}
+
+impl<T: StoreUnderTest> MaybeStoreUnderTest for T {
+    fn into_parts_or_skip(self) -> Option<(Arc<dyn Store>, Box<dyn Any + Send>)> {
+        Some(self.into_parts())
+    }
+}
+
+impl<T: StoreUnderTest> MaybeStoreUnderTest for Option<T> {
+    fn into_parts_or_skip(self) -> Option<(Arc<dyn Store>, Box<dyn Any + Send>)> {
+        self.map(StoreUnderTest::into_parts)
+    }
+}
+
 /// Generate one `#[tokio::test(flavor = "multi_thread", worker_threads = 2)]` per conformance
 /// check. `$make` is an async expression (evaluated once per test) producing a fresh, empty
 /// store as a [`StoreUnderTest`](crate::conformance::StoreUnderTest): `Arc<dyn Store>`,
-/// `Arc<S>`, or either paired with a guard to keep alive.
+/// `Arc<S>`, or either paired with a guard to keep alive; or an `Option` of one, where `None`
+/// skips the check.
 #[macro_export]
 macro_rules! store_conformance_tests {
     (@each ($make:expr) $($check:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $check() {
-                let (store, _keep_alive) = $crate::conformance::StoreUnderTest::into_parts($make.await);
+                let Some((store, _keep_alive)) =
+                    $crate::conformance::MaybeStoreUnderTest::into_parts_or_skip($make.await)
+                else {
+                    return;
+                };
                 $crate::conformance::$check(store).await;
             }
         )*

@@ -1,0 +1,95 @@
+-- Portcullis PostgreSQL schema, version 1 (the same tables as the SQLite schema).
+--
+-- Tokens and codes are kept only as the hex SHA-256 of the value (never the value itself).
+-- Times are BIGINT unix seconds handed in by the core's clock (never the database's now()).
+-- Scope sets are space-joined text; lists and claims are JSONB. Tokens and codes carry no
+-- foreign keys: the store removes them explicitly (delete_client, delete_account), and a
+-- subject need not be a local account.
+
+CREATE TABLE clients (
+    id                          TEXT    NOT NULL PRIMARY KEY,
+    name                        TEXT    NOT NULL,
+    secret                      TEXT,             -- SecretHash::to_stored(); NULL for public clients
+    redirect_uris               JSONB   NOT NULL, -- array of strings
+    grant_types                 JSONB   NOT NULL, -- array of strings
+    scopes                      TEXT    NOT NULL, -- space-joined
+    auth_method                 TEXT    NOT NULL,
+    trusted                     BOOLEAN NOT NULL DEFAULT FALSE,
+    access_token_lifetime       BIGINT,
+    refresh_token_lifetime      BIGINT,
+    authorization_code_lifetime BIGINT,
+    created_at                  BIGINT  NOT NULL,
+    updated_at                  BIGINT  NOT NULL,
+    seq                         BIGINT  GENERATED ALWAYS AS IDENTITY -- insertion order (SQLite: rowid)
+);
+CREATE INDEX clients_created_at ON clients (created_at, seq);
+
+CREATE TABLE scopes (
+    name        TEXT    NOT NULL PRIMARY KEY,
+    description TEXT    NOT NULL,
+    is_default  BOOLEAN NOT NULL DEFAULT FALSE
+);
+
+CREATE TABLE accounts (
+    id            TEXT   NOT NULL PRIMARY KEY,
+    username      TEXT   NOT NULL UNIQUE,
+    password_hash TEXT,
+    claims        JSONB  NOT NULL DEFAULT '{}', -- object
+    created_at    BIGINT NOT NULL,
+    updated_at    BIGINT NOT NULL
+);
+
+CREATE TABLE authorization_codes (
+    hash                  TEXT    NOT NULL PRIMARY KEY,
+    family                TEXT    NOT NULL,
+    client_id             TEXT    NOT NULL,
+    subject               TEXT    NOT NULL,
+    redirect_uri          TEXT    NOT NULL,
+    redirect_uri_given    BOOLEAN NOT NULL,
+    scopes                TEXT    NOT NULL,
+    code_challenge        TEXT,
+    code_challenge_method TEXT,
+    nonce                 TEXT,
+    auth_time             BIGINT,
+    issued_at             BIGINT  NOT NULL,
+    expires_at            BIGINT  NOT NULL,
+    consumed_at           BIGINT
+);
+CREATE INDEX authorization_codes_family ON authorization_codes (family);
+CREATE INDEX authorization_codes_client_id ON authorization_codes (client_id);
+CREATE INDEX authorization_codes_subject ON authorization_codes (subject);
+CREATE INDEX authorization_codes_expires_at ON authorization_codes (expires_at);
+
+CREATE TABLE access_tokens (
+    hash         TEXT    NOT NULL PRIMARY KEY,
+    family       TEXT    NOT NULL,
+    client_id    TEXT    NOT NULL,
+    subject      TEXT,
+    scopes       TEXT    NOT NULL,
+    issued_at    BIGINT  NOT NULL,
+    expires_at   BIGINT  NOT NULL,
+    revoked      BOOLEAN NOT NULL DEFAULT FALSE,
+    refresh_hash TEXT
+);
+CREATE INDEX access_tokens_family ON access_tokens (family);
+CREATE INDEX access_tokens_client_id ON access_tokens (client_id);
+CREATE INDEX access_tokens_subject ON access_tokens (subject);
+CREATE INDEX access_tokens_expires_at ON access_tokens (expires_at);
+CREATE INDEX access_tokens_refresh_hash ON access_tokens (refresh_hash);
+
+CREATE TABLE refresh_tokens (
+    hash        TEXT    NOT NULL PRIMARY KEY,
+    family      TEXT    NOT NULL,
+    client_id   TEXT    NOT NULL,
+    subject     TEXT,
+    scopes      TEXT    NOT NULL,
+    auth_time   BIGINT,
+    issued_at   BIGINT  NOT NULL,
+    expires_at  BIGINT  NOT NULL,
+    consumed_at BIGINT,
+    revoked     BOOLEAN NOT NULL DEFAULT FALSE
+);
+CREATE INDEX refresh_tokens_family ON refresh_tokens (family);
+CREATE INDEX refresh_tokens_client_id ON refresh_tokens (client_id);
+CREATE INDEX refresh_tokens_subject ON refresh_tokens (subject);
+CREATE INDEX refresh_tokens_expires_at ON refresh_tokens (expires_at);

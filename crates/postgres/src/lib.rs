@@ -1,0 +1,274 @@
+//! # portcullis-postgres
+//!
+//! The PostgreSQL [`Store`](portcullis_core::Store) for Portcullis: several server processes
+//! (nodes) behind a load balancer share one database. One file per aggregate, mirroring
+//! `portcullis_core::store` and the SQLite crate:
+//!
+//! | core trait | module |
+//! |---|---|
+//! | `ClientStore` | `client.rs` |
+//! | `ScopeStore` | `scope.rs` |
+//! | `AuthorizationStore` | `authorization.rs` |
+//! | `TokenStore` | `token.rs` |
+//! | `AccountStore` | `account.rs` |
+//! | `Store` (`ping`, `purge_expired`) | this file |
+//!
+//! The schema lives in `migrations/` and is embedded in the binary; [`PostgresStore::migrate`]
+//! applies it under sqlx's advisory lock, so nodes starting at once do not race. Tokens and
+//! codes are kept only as the hex SHA-256 the core hands over; times are BIGINT unix seconds
+//! from the core's clock. Concurrency (the default READ COMMITTED isolation):
+//!
+//! - single-use values are consumed with one `UPDATE … WHERE consumed_at IS NULL RETURNING`:
+//!   a concurrent taker blocks on the row lock, re-checks the condition once the winner
+//!   commits, and gets nothing back, so exactly one take is `Fresh`;
+//! - multi-row writes run in one transaction;
+//! - `purge_expired` deletes bounded batches picked with `FOR UPDATE SKIP LOCKED`, so nodes
+//!   purging at once split the work instead of doing it twice or waiting on each other.
+//!
+//! Queries are built at run time (no `query!` macros), so building needs no database.
+
+mod account;
+mod authorization;
+mod client;
+mod scope;
+mod token;
+
+#[cfg(feature = "test-support")]
+pub mod testing;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use portcullis_core::store::{Store, StoreError, StoreResult};
+use portcullis_core::UnixTime;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::{PgPool, Postgres, Row, Transaction};
+
+/// The embedded schema migrations.
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// How long a caller waits for a pooled connection before the store answers `Unavailable`.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections per process. Several nodes share the server's `max_connections` (default 100).
+const MAX_CONNECTIONS: u32 = 16;
+/// The tables `purge_expired` clears, each keyed by `hash` with an `expires_at`.
+const EXPIRING_TABLES: [&str; 3] = ["authorization_codes", "access_tokens", "refresh_tokens"];
+
+/// A [`Store`] backed by a PostgreSQL database.
+///
+/// Cheap to clone: clones share one connection pool.
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connect to the database at `url` and bring its schema up to date.
+    ///
+    /// `url` is `postgres://user:password@host:port/database` (or `postgresql://…`), with
+    /// the usual libpq query parameters (`sslmode`, `application_name`, …). The database must
+    /// exist; the schema is created on first use.
+    pub async fn connect(url: &str) -> Result<PostgresStore, StoreError> {
+        let store = Self::connect_without_migrations(url).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Like [`PostgresStore::connect`], but leaves the schema as it is (for nodes started
+    /// with `auto_migrate = false`, and tools that migrate separately).
+    pub async fn connect_without_migrations(url: &str) -> Result<PostgresStore, StoreError> {
+        if !is_postgres_url(url) {
+            return Err(StoreError::Backend(
+                "not a PostgreSQL URL: expected postgres://user:password@host/database".into(),
+            ));
+        }
+        // The error names the part that is wrong, never the URL (it may hold a password).
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Backend(format!("invalid PostgreSQL URL: {e}")))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(db_err)?;
+        Ok(PostgresStore { pool })
+    }
+
+    /// A store over a pool the caller built (to choose its size and timeouts). The schema is
+    /// left as it is: call [`PostgresStore::migrate`].
+    pub fn from_pool(pool: PgPool) -> PostgresStore {
+        PostgresStore { pool }
+    }
+
+    /// The connection pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Apply the embedded migrations that have not run yet. Idempotent, and safe to call from
+    /// several processes at once: sqlx's migrator holds a session advisory lock on the
+    /// database (`pg_advisory_lock`) while it checks and applies migrations, so a second
+    /// migrator waits, then finds nothing left to do. Each migration runs in a transaction.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(db_err)?;
+        let result = MIGRATOR.run(&mut *conn).await;
+        if result.is_err() {
+            // A failed run may leave the session holding the advisory lock: close this
+            // connection instead of handing it back to the pool.
+            let _ = sqlx::Connection::close(conn.detach()).await;
+        }
+        result.map_err(|e| match e {
+            sqlx::migrate::MigrateError::Execute(e) => db_err(e),
+            other => StoreError::Backend(format!("migration failed: {other}")),
+        })
+    }
+
+    /// Start a transaction (READ COMMITTED).
+    pub(crate) async fn begin(&self) -> StoreResult<Transaction<'static, Postgres>> {
+        self.pool.begin().await.map_err(db_err)
+    }
+}
+
+/// Whether `url` names a PostgreSQL database (`postgres://` or `postgresql://`).
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// Map a sqlx error onto the store's vocabulary. PostgreSQL's primary message names
+/// constraints and columns, never bound values (those are in its DETAIL field, which is not
+/// used), so no secret can leak through it.
+pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            StoreError::Conflict(db.message().to_owned())
+        }
+        sqlx::Error::Database(db) => {
+            let code = db.code();
+            if code.as_deref().is_some_and(is_transient_sqlstate) {
+                StoreError::Unavailable(db.message().to_owned())
+            } else {
+                StoreError::Backend(db.message().to_owned())
+            }
+        }
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e.to_string()),
+        _ => StoreError::Backend(e.to_string()),
+    }
+}
+
+/// SQLSTATEs that mean "not now" rather than "never": the request may succeed on retry, so
+/// it is answered 503 `temporarily_unavailable`.
+fn is_transient_sqlstate(code: &str) -> bool {
+    code.starts_with("08") // connection exception
+        || code.starts_with("53") // insufficient resources (too many connections, disk full)
+        || matches!(
+            code,
+            "57P01" // admin_shutdown
+                | "57P02" // crash_shutdown
+                | "57P03" // cannot_connect_now (starting up, in recovery)
+                | "57014" // query_canceled (statement_timeout)
+                | "40001" // serialization_failure
+                | "40P01" // deadlock_detected
+                | "55P03" // lock_not_available
+        )
+}
+
+/// Like [`db_err`], but names what already exists on a unique violation.
+pub(crate) fn conflict_err(what: &str) -> impl Fn(sqlx::Error) -> StoreError + '_ {
+    move |e| match db_err(e) {
+        StoreError::Conflict(_) => StoreError::Conflict(what.to_owned()),
+        other => other,
+    }
+}
+
+/// Read one column, reporting a decoding failure as a backend error.
+pub(crate) fn col<'r, T>(row: &'r PgRow, name: &str) -> StoreResult<T>
+where
+    T: sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>,
+{
+    row.try_get(name).map_err(db_err)
+}
+
+/// Read a JSONB column.
+pub(crate) fn json_col<T>(row: &PgRow, name: &str) -> StoreResult<T>
+where
+    T: serde::de::DeserializeOwned,
+{
+    let sqlx::types::Json(value) = col::<sqlx::types::Json<T>>(row, name)?;
+    Ok(value)
+}
+
+#[async_trait::async_trait]
+impl Store for PostgresStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn purge_expired(&self, now: UnixTime, limit: u32) -> StoreResult<u64> {
+        let mut deleted = 0;
+        for table in EXPIRING_TABLES {
+            // Expired means `expires_at <= now`: the takes accept only `expires_at > now`.
+            // SKIP LOCKED: rows another node is purging (or a take is consuming) right now are
+            // left to it, so two nodes never delete the same rows or queue behind each other.
+            // Each table is its own short statement, so locks are held only while it runs.
+            let sql = format!(
+                "DELETE FROM {table} WHERE hash IN \
+                 (SELECT hash FROM {table} WHERE expires_at <= $1 \
+                  ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
+            );
+            deleted += sqlx::query(&sql)
+                .bind(now)
+                .bind(i64::from(limit))
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?
+                .rows_affected();
+        }
+        Ok(deleted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_postgres_urls_are_accepted() {
+        assert!(is_postgres_url("postgres://u:p@h/db"));
+        assert!(is_postgres_url("postgresql://h/db"));
+        assert!(!is_postgres_url("sqlite://p.db"));
+        assert!(!is_postgres_url("postgres:/h"));
+    }
+
+    #[tokio::test]
+    async fn bad_url_is_a_backend_error() {
+        let err = PostgresStore::connect("sqlite://nope").await.unwrap_err();
+        assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
+        let err = PostgresStore::connect("postgres://u:secret-pw@h:notaport/db").await.unwrap_err();
+        assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
+        assert!(!err.to_string().contains("secret-pw"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn unreachable_server_is_unavailable() {
+        // Port 1 on loopback: nothing listens there, the connection is refused at once.
+        let err = PostgresStore::connect("postgres://u:secret-pw@127.0.0.1:1/db").await.unwrap_err();
+        assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+        assert!(!err.to_string().contains("secret-pw"), "{err}");
+    }
+
+    #[test]
+    fn transient_sqlstates() {
+        for code in ["08006", "08001", "53300", "57P01", "57P03", "40001", "40P01"] {
+            assert!(is_transient_sqlstate(code), "{code}");
+        }
+        for code in ["23505", "42P01", "22P02", "XX000"] {
+            assert!(!is_transient_sqlstate(code), "{code}");
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! Access and refresh tokens (`portcullis_core::store::TokenStore`), with refresh rotation and
+//! reuse detection (RFC 6749 §6, RFC 9700 §4.14.2) and revocation (RFC 7009).
+
+use portcullis_core::store::{StoreResult, TokenFilter, TokenStore, TokenSummary};
+use portcullis_core::{AccessTokenRecord, RefreshTokenRecord, ScopeSet, Take, UnixTime};
+use sqlx::postgres::PgRow;
+use sqlx::{Postgres, Transaction};
+
+use crate::{col, conflict_err, db_err, PostgresStore};
+
+const ACCESS: &str = "access_token";
+const REFRESH: &str = "refresh_token";
+
+fn access_from_row(row: &PgRow) -> StoreResult<AccessTokenRecord> {
+    Ok(AccessTokenRecord {
+        hash: col(row, "hash")?,
+        family: col(row, "family")?,
+        client_id: col(row, "client_id")?,
+        subject: col(row, "subject")?,
+        scopes: ScopeSet::from_stored(&col::<String>(row, "scopes")?),
+        issued_at: col(row, "issued_at")?,
+        expires_at: col(row, "expires_at")?,
+        revoked: col(row, "revoked")?,
+        refresh_hash: col(row, "refresh_hash")?,
+    })
+}
+
+fn refresh_from_row(row: &PgRow) -> StoreResult<RefreshTokenRecord> {
+    Ok(RefreshTokenRecord {
+        hash: col(row, "hash")?,
+        family: col(row, "family")?,
+        client_id: col(row, "client_id")?,
+        subject: col(row, "subject")?,
+        scopes: ScopeSet::from_stored(&col::<String>(row, "scopes")?),
+        auth_time: col(row, "auth_time")?,
+        issued_at: col(row, "issued_at")?,
+        expires_at: col(row, "expires_at")?,
+    })
+}
+
+/// The `AND …` conditions of a filter and the values to bind to them, in order; placeholders
+/// are numbered from `$first`.
+fn filter_sql(filter: &TokenFilter, first: usize) -> (String, Vec<&str>) {
+    let mut sql = String::new();
+    let mut binds = Vec::new();
+    for (column, value) in [("client_id", &filter.client_id), ("subject", &filter.subject)] {
+        if let Some(value) = value {
+            sql.push_str(&format!(" AND {column} = ${}", first + binds.len()));
+            binds.push(value.as_str());
+        }
+    }
+    (sql, binds)
+}
+
+/// Revoke the live rows of one token table matching a filter; returns how many.
+async fn revoke_matching(
+    tx: &mut Transaction<'static, Postgres>,
+    table: &str,
+    filter: &TokenFilter,
+) -> StoreResult<u64> {
+    let (conditions, binds) = filter_sql(filter, 1);
+    let live = if table == "refresh_tokens" { "NOT revoked AND consumed_at IS NULL" } else { "NOT revoked" };
+    let sql = format!("UPDATE {table} SET revoked = TRUE WHERE {live}{conditions}");
+    let mut query = sqlx::query(&sql);
+    for b in binds {
+        query = query.bind(b);
+    }
+    Ok(query.execute(&mut **tx).await.map_err(db_err)?.rows_affected())
+}
+
+fn summary_from_row(row: &PgRow, kind: &'static str) -> StoreResult<TokenSummary> {
+    let hash: String = col(row, "hash")?;
+    Ok(TokenSummary {
+        kind,
+        hash_prefix: hash.chars().take(12).collect(),
+        family: col(row, "family")?,
+        client_id: col(row, "client_id")?,
+        subject: col(row, "subject")?,
+        scopes: ScopeSet::from_stored(&col::<String>(row, "scopes")?),
+        issued_at: col(row, "issued_at")?,
+        expires_at: col(row, "expires_at")?,
+    })
+}
+
+#[async_trait::async_trait]
+impl TokenStore for PostgresStore {
+    async fn save_tokens(
+        &self,
+        access: &AccessTokenRecord,
+        refresh: Option<&RefreshTokenRecord>,
+    ) -> StoreResult<()> {
+        let conflict = conflict_err("a token with this hash already exists");
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO access_tokens (hash, family, client_id, subject, scopes, issued_at, \
+             expires_at, revoked, refresh_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&access.hash)
+        .bind(&access.family)
+        .bind(&access.client_id)
+        .bind(&access.subject)
+        .bind(access.scopes.to_string())
+        .bind(access.issued_at)
+        .bind(access.expires_at)
+        .bind(access.revoked)
+        .bind(&access.refresh_hash)
+        .execute(&mut *tx)
+        .await
+        .map_err(&conflict)?;
+        if let Some(refresh) = refresh {
+            sqlx::query(
+                "INSERT INTO refresh_tokens (hash, family, client_id, subject, scopes, auth_time, \
+                 issued_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(&refresh.hash)
+            .bind(&refresh.family)
+            .bind(&refresh.client_id)
+            .bind(&refresh.subject)
+            .bind(refresh.scopes.to_string())
+            .bind(refresh.auth_time)
+            .bind(refresh.issued_at)
+            .bind(refresh.expires_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(&conflict)?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn get_access(&self, hash: &str) -> StoreResult<Option<AccessTokenRecord>> {
+        let row = sqlx::query("SELECT * FROM access_tokens WHERE hash = $1")
+            .bind(hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(access_from_row).transpose()
+    }
+
+    async fn get_refresh(&self, hash: &str, now: UnixTime) -> StoreResult<Option<RefreshTokenRecord>> {
+        let row = sqlx::query(
+            "SELECT * FROM refresh_tokens \
+             WHERE hash = $1 AND consumed_at IS NULL AND NOT revoked AND expires_at > $2",
+        )
+        .bind(hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        row.as_ref().map(refresh_from_row).transpose()
+    }
+
+    async fn take_refresh(&self, hash: &str, now: UnixTime) -> StoreResult<Take<RefreshTokenRecord>> {
+        // One statement consumes the token, so concurrent rotations yield exactly one `Fresh`:
+        // the others wait on the row lock, then find `consumed_at` set (see `take_code`).
+        let rows = sqlx::query(
+            "UPDATE refresh_tokens SET consumed_at = $2 \
+             WHERE hash = $1 AND consumed_at IS NULL AND NOT revoked AND expires_at > $2 RETURNING *",
+        )
+        .bind(hash)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        if let Some(row) = rows.first() {
+            return Ok(Take::Fresh(refresh_from_row(row)?));
+        }
+        // RFC 9700 §4.14.2: an unexpired token presented again after rotation or revocation is a
+        // replay; a missing or expired one is unknown.
+        let prior = sqlx::query(
+            "SELECT family FROM refresh_tokens \
+             WHERE hash = $1 AND expires_at > $2 AND (consumed_at IS NOT NULL OR revoked)",
+        )
+        .bind(hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        match prior {
+            Some(row) => Ok(Take::Replayed { family: col(&row, "family")? }),
+            None => Ok(Take::Unknown),
+        }
+    }
+
+    async fn revoke_family(&self, family: &str) -> StoreResult<u64> {
+        let mut tx = self.begin().await?;
+        let access = sqlx::query("UPDATE access_tokens SET revoked = TRUE WHERE family = $1 AND NOT revoked")
+            .bind(family)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .rows_affected();
+        // A rotated-out (consumed) refresh token is no longer active; it still answers
+        // `Replayed` to a take, so it needs no change.
+        let refresh = sqlx::query(
+            "UPDATE refresh_tokens SET revoked = TRUE WHERE family = $1 AND NOT revoked AND consumed_at IS NULL",
+        )
+        .bind(family)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+        tx.commit().await.map_err(db_err)?;
+        Ok(access + refresh)
+    }
+
+    async fn revoke_access(&self, hash: &str) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE access_tokens SET revoked = TRUE WHERE hash = $1")
+            .bind(hash)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn revoke_refresh(&self, hash: &str) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query("UPDATE refresh_tokens SET revoked = TRUE WHERE hash = $1")
+            .bind(hash)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        if done.rows_affected() == 0 {
+            return Ok(false); // dropping `tx` rolls back
+        }
+        // RFC 7009 §2.1: revoking a refresh token also invalidates the access tokens issued
+        // with it.
+        sqlx::query("UPDATE access_tokens SET revoked = TRUE WHERE refresh_hash = $1")
+            .bind(hash)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
+    }
+
+    async fn list_tokens(&self, filter: &TokenFilter, now: UnixTime) -> StoreResult<Vec<TokenSummary>> {
+        let (conditions, binds) = filter_sql(filter, 2);
+        let mut out = Vec::new();
+        for (table, kind, live) in [
+            ("access_tokens", ACCESS, "NOT revoked"),
+            ("refresh_tokens", REFRESH, "NOT revoked AND consumed_at IS NULL"),
+        ] {
+            let sql = format!(
+                "SELECT hash, family, client_id, subject, scopes, issued_at, expires_at FROM {table} \
+                 WHERE {live} AND expires_at > $1{conditions}"
+            );
+            let mut query = sqlx::query(&sql).bind(now);
+            for b in &binds {
+                query = query.bind(*b);
+            }
+            for row in query.fetch_all(&self.pool).await.map_err(db_err)? {
+                out.push(summary_from_row(&row, kind)?);
+            }
+        }
+        // Newest first; ties in a stable order.
+        out.sort_by(|a, b| {
+            b.issued_at.cmp(&a.issued_at).then(a.kind.cmp(b.kind)).then(a.hash_prefix.cmp(&b.hash_prefix))
+        });
+        Ok(out)
+    }
+
+    async fn revoke_tokens(&self, filter: &TokenFilter) -> StoreResult<u64> {
+        let mut tx = self.begin().await?;
+        let access = revoke_matching(&mut tx, "access_tokens", filter).await?;
+        let refresh = revoke_matching(&mut tx, "refresh_tokens", filter).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(access + refresh)
+    }
+}

@@ -1,0 +1,168 @@
+//! Races at the token endpoint over PostgreSQL (issue #6): many concurrent redemptions of one
+//! authorization code, and of one refresh token, through `OAuthServer` on a pool of 16
+//! connections. Exactly one succeeds; every other attempt is `invalid_grant`, and the family
+//! ends up revoked as on any replay (RFC 6749 §4.1.2, RFC 9700 §4.14.2), including the tokens
+//! the winner was issued.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use portcullis_core::model::secret::{generate, hash_token, TokenKind};
+use portcullis_core::{
+    AuthMethod, Builder, Client, Config, NewAuthorizationCode, OAuthServer, ScopeDef, ScopeSet, SecretHash,
+    Store, Take, TokenReply, TokenRequest,
+};
+use portcullis_postgres::testing::{admin_url, TestDatabase};
+use portcullis_testkit::fixtures::{basic_header, form};
+use serde_json::Value;
+
+/// Concurrent attempts per race.
+const RACERS: usize = 50;
+/// Races per kind: interleavings differ from round to round.
+const ROUNDS: usize = 5;
+const CB: &str = "https://app.example/cb";
+
+struct Setup {
+    server: OAuthServer,
+    store: Arc<dyn Store>,
+    id: String,
+    secret: String,
+    _db: TestDatabase,
+}
+
+async fn setup() -> Option<Setup> {
+    let admin = admin_url("the PostgreSQL token endpoint races")?;
+    let db = TestDatabase::create(&admin).await;
+    let store: Arc<dyn Store> = db.store().await;
+    let server = Builder::new(Config::default()).store(Arc::clone(&store)).build().unwrap();
+    let now = server.now();
+    for name in ["openid", "profile"] {
+        let def = ScopeDef { name: name.into(), description: name.into(), is_default: false };
+        store.create_scope(&def).await.unwrap();
+    }
+    let secret = generate(TokenKind::ClientSecret);
+    let client = Client {
+        id: "racer".into(),
+        name: "racer".into(),
+        secret: Some(SecretHash::for_generated(&secret)),
+        redirect_uris: vec![CB.into()],
+        grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+        scopes: ScopeSet::from_stored("openid profile"),
+        auth_method: AuthMethod::ClientSecretBasic,
+        trusted: false,
+        access_token_lifetime: None,
+        refresh_token_lifetime: None,
+        authorization_code_lifetime: None,
+        created_at: now,
+        updated_at: now,
+    };
+    store.create_client(&client).await.unwrap();
+    Some(Setup { server, store, id: client.id, secret: secret.expose().to_owned(), _db: db })
+}
+
+impl Setup {
+    async fn code(&self) -> String {
+        let req = NewAuthorizationCode {
+            client_id: self.id.clone(),
+            subject: "alice".into(),
+            redirect_uri: CB.into(),
+            redirect_uri_given: true,
+            scopes: ScopeSet::from_stored("openid profile"),
+            code_challenge: None,
+            nonce: None,
+            auth_time: None,
+        };
+        self.server.issue_authorization_code(req).await.unwrap().expose().to_owned()
+    }
+
+    async fn post(&self, pairs: &[(&str, &str)]) -> (u16, Value) {
+        post(&self.server, pairs, &basic_header(&self.id, &self.secret)).await
+    }
+
+    /// `RACERS` identical requests released at once; returns the one success's body and
+    /// checks that every other answer is 400 `invalid_grant`.
+    async fn race(&self, pairs: &[(&str, &str)]) -> Value {
+        let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
+        let auth = basic_header(&self.id, &self.secret);
+        let barrier = Arc::new(tokio::sync::Barrier::new(RACERS));
+        let mut tasks = Vec::new();
+        for _ in 0..RACERS {
+            let (server, barrier, pairs, auth) =
+                (self.server.clone(), Arc::clone(&barrier), pairs.clone(), auth.clone());
+            tasks.push(tokio::spawn(async move {
+                let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                barrier.wait().await;
+                post(&server, &pairs, &auth).await
+            }));
+        }
+        let mut wins = Vec::new();
+        for t in tasks {
+            let (status, body) = t.await.unwrap();
+            match status {
+                200 => wins.push(body),
+                400 => assert_eq!(body["error"], "invalid_grant", "a losing attempt: {body}"),
+                other => panic!("a concurrent attempt answered {other}: {body}"),
+            }
+        }
+        assert_eq!(wins.len(), 1, "exactly one of {RACERS} concurrent attempts must succeed: {wins:?}");
+        wins.pop().unwrap()
+    }
+
+    async fn access_revoked(&self, at: &Value) -> bool {
+        let rec = self.store.get_access(&hash_token(at.as_str().unwrap())).await.unwrap();
+        rec.expect("the access token was stored").revoked
+    }
+
+    /// The refresh token can no longer be used, and presenting it is a replay.
+    async fn refresh_dead(&self, rt: &Value) -> bool {
+        let hash = hash_token(rt.as_str().unwrap());
+        let now = self.server.now();
+        self.store.get_refresh(&hash, now).await.unwrap().is_none()
+            && matches!(self.store.take_refresh(&hash, now).await.unwrap(), Take::Replayed { .. })
+    }
+}
+
+async fn post(server: &OAuthServer, pairs: &[(&str, &str)], auth: &str) -> (u16, Value) {
+    let res = match TokenRequest::parse(form(pairs).as_bytes(), Some(auth)) {
+        Ok(req) => server.token(req).await.into_response(),
+        Err(e) => TokenReply::error(e).into_response(),
+    };
+    (res.status().as_u16(), serde_json::from_str(res.body()).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_code_redemptions_one_wins_and_the_family_is_revoked() {
+    let Some(s) = setup().await else { return };
+    for round in 0..ROUNDS {
+        let code = s.code().await;
+        let won =
+            s.race(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", CB)]).await;
+        // The losers were replays: what the code issued (to the winner) is revoked.
+        assert!(s.access_revoked(&won["access_token"]).await, "round {round}: winner's access token live");
+        assert!(s.refresh_dead(&won["refresh_token"]).await, "round {round}: winner's refresh token live");
+        let (status, body) = s
+            .post(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", won["refresh_token"].as_str().unwrap()),
+            ])
+            .await;
+        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_refresh_rotations_one_wins_and_the_family_is_revoked() {
+    let Some(s) = setup().await else { return };
+    for round in 0..ROUNDS {
+        let code = s.code().await;
+        let (status, first) =
+            s.post(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", CB)]).await;
+        assert_eq!(status, 200, "{first}");
+        let rt = first["refresh_token"].as_str().unwrap().to_owned();
+        let won = s.race(&[("grant_type", "refresh_token"), ("refresh_token", &rt)]).await;
+        assert!(s.access_revoked(&first["access_token"]).await, "round {round}: first access token live");
+        assert!(s.access_revoked(&won["access_token"]).await, "round {round}: winner's access token live");
+        assert!(s.refresh_dead(&won["refresh_token"]).await, "round {round}: winner's refresh token live");
+    }
+}
