@@ -52,8 +52,13 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections per process. Several nodes share the server's `max_connections` (default 100).
 const MAX_CONNECTIONS: u32 = 16;
-/// The tables `purge_expired` clears, each keyed by `hash` with an `expires_at`.
-const EXPIRING_TABLES: [&str; 3] = ["authorization_codes", "access_tokens", "refresh_tokens"];
+/// The tables `purge_expired` clears, with their keys; each has an indexed `expires_at`.
+const EXPIRING_TABLES: [(&str, &str); 4] = [
+    ("authorization_codes", "hash"),
+    ("access_tokens", "hash"),
+    ("refresh_tokens", "hash"),
+    ("revoked_families", "family"),
+];
 
 /// A [`Store`] backed by a PostgreSQL database.
 ///
@@ -78,6 +83,10 @@ impl PostgresStore {
     /// Like [`PostgresStore::connect`], but leaves the schema as it is (for nodes started
     /// with `auto_migrate = false`, and tools that migrate separately).
     pub async fn connect_without_migrations(url: &str) -> Result<PostgresStore, StoreError> {
+        Self::connect_inner(url, ACQUIRE_TIMEOUT).await
+    }
+
+    async fn connect_inner(url: &str, acquire_timeout: Duration) -> Result<PostgresStore, StoreError> {
         if !is_postgres_url(url) {
             return Err(StoreError::Backend(
                 "not a PostgreSQL URL: expected postgres://user:password@host/database".into(),
@@ -88,7 +97,7 @@ impl PostgresStore {
             .map_err(|e| StoreError::Backend(format!("invalid PostgreSQL URL: {e}")))?;
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .acquire_timeout(acquire_timeout)
             .connect_with(options)
             .await
             .map_err(db_err)?;
@@ -112,7 +121,9 @@ impl PostgresStore {
     /// migrator waits, then finds nothing left to do. Each migration runs in a transaction.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await.map_err(db_err)?;
-        let result = MIGRATOR.run(&mut *conn).await;
+        // `run_direct` is `run` on a connection we hold (sqlx offers it because `run`'s future
+        // is not `Send` for a borrowed connection).
+        let result = MIGRATOR.run_direct(&mut *conn).await;
         if result.is_err() {
             // A failed run may leave the session holding the advisory lock: close this
             // connection instead of handing it back to the pool.
@@ -211,14 +222,14 @@ impl Store for PostgresStore {
 
     async fn purge_expired(&self, now: UnixTime, limit: u32) -> StoreResult<u64> {
         let mut deleted = 0;
-        for table in EXPIRING_TABLES {
+        for (table, key) in EXPIRING_TABLES {
             // Expired means `expires_at <= now`: the takes accept only `expires_at > now`.
             // SKIP LOCKED: rows another node is purging (or a take is consuming) right now are
             // left to it, so two nodes never delete the same rows or queue behind each other.
             // Each table is its own short statement, so locks are held only while it runs.
             let sql = format!(
-                "DELETE FROM {table} WHERE hash IN \
-                 (SELECT hash FROM {table} WHERE expires_at <= $1 \
+                "DELETE FROM {table} WHERE {key} IN \
+                 (SELECT {key} FROM {table} WHERE expires_at <= $1 \
                   ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
             );
             deleted += sqlx::query(&sql)
@@ -256,8 +267,9 @@ mod tests {
 
     #[tokio::test]
     async fn unreachable_server_is_unavailable() {
-        // Port 1 on loopback: nothing listens there, the connection is refused at once.
-        let err = PostgresStore::connect("postgres://u:secret-pw@127.0.0.1:1/db").await.unwrap_err();
+        // Port 1 on loopback: nothing listens there; the pool retries until its timeout.
+        let url = "postgres://u:secret-pw@127.0.0.1:1/db";
+        let err = PostgresStore::connect_inner(url, Duration::from_millis(300)).await.unwrap_err();
         assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
         assert!(!err.to_string().contains("secret-pw"), "{err}");
     }

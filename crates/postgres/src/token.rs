@@ -68,6 +68,24 @@ async fn revoke_matching(
     Ok(query.execute(&mut **tx).await.map_err(db_err)?.rows_affected())
 }
 
+/// The advisory lock class of token families (the second key is the family's hash). Advisory
+/// locks with two keys never collide with sqlx's single-key migration lock.
+const FAMILY_LOCK_CLASS: i32 = 0x5043_6661; // "PCfa"
+
+/// Serialise `save_tokens` and `revoke_family` on one family until the transaction ends.
+/// Without it, under READ COMMITTED a revocation could miss tokens a concurrent save has not
+/// committed yet, and the save could miss the revocation's mark. Families whose hashes
+/// collide merely wait for each other.
+async fn lock_family(tx: &mut Transaction<'static, Postgres>, family: &str) -> StoreResult<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+        .bind(FAMILY_LOCK_CLASS)
+        .bind(family)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
+
 fn summary_from_row(row: &PgRow, kind: &'static str) -> StoreResult<TokenSummary> {
     let hash: String = col(row, "hash")?;
     Ok(TokenSummary {
@@ -91,9 +109,13 @@ impl TokenStore for PostgresStore {
     ) -> StoreResult<()> {
         let conflict = conflict_err("a token with this hash already exists");
         let mut tx = self.begin().await?;
+        // Ordered against `revoke_family` by the family lock: tokens of a family revoked
+        // before are stored revoked; a revocation after sees these rows.
+        lock_family(&mut tx, &access.family).await?;
         sqlx::query(
             "INSERT INTO access_tokens (hash, family, client_id, subject, scopes, issued_at, \
-             expires_at, revoked, refresh_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             expires_at, revoked, refresh_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, \
+             $8 OR EXISTS (SELECT 1 FROM revoked_families WHERE family = $2), $9)",
         )
         .bind(&access.hash)
         .bind(&access.family)
@@ -110,7 +132,8 @@ impl TokenStore for PostgresStore {
         if let Some(refresh) = refresh {
             sqlx::query(
                 "INSERT INTO refresh_tokens (hash, family, client_id, subject, scopes, auth_time, \
-                 issued_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                 issued_at, expires_at, revoked) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
+                 EXISTS (SELECT 1 FROM revoked_families WHERE family = $2))",
             )
             .bind(&refresh.hash)
             .bind(&refresh.family)
@@ -183,6 +206,23 @@ impl TokenStore for PostgresStore {
 
     async fn revoke_family(&self, family: &str) -> StoreResult<u64> {
         let mut tx = self.begin().await?;
+        lock_family(&mut tx, family).await?;
+        // Mark the family, so tokens a concurrent redemption saves into it later are stored
+        // revoked; the mark lasts as long as the family's rows do now.
+        sqlx::query(
+            "INSERT INTO revoked_families (family, expires_at) \
+             SELECT $1, until FROM (SELECT MAX(e) AS until FROM ( \
+               SELECT MAX(expires_at) AS e FROM authorization_codes WHERE family = $1 \
+               UNION ALL SELECT MAX(expires_at) FROM access_tokens WHERE family = $1 \
+               UNION ALL SELECT MAX(expires_at) FROM refresh_tokens WHERE family = $1) rows) m \
+             WHERE until IS NOT NULL \
+             ON CONFLICT (family) DO UPDATE \
+             SET expires_at = GREATEST(revoked_families.expires_at, EXCLUDED.expires_at)",
+        )
+        .bind(family)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
         let access = sqlx::query("UPDATE access_tokens SET revoked = TRUE WHERE family = $1 AND NOT revoked")
             .bind(family)
             .execute(&mut *tx)

@@ -91,10 +91,13 @@ impl TokenStore for SqliteStore {
         refresh: Option<&RefreshTokenRecord>,
     ) -> StoreResult<()> {
         let conflict = conflict_err("a token with this hash already exists");
+        // The write lock (BEGIN IMMEDIATE) orders this against `revoke_family`: tokens of a
+        // family revoked before are stored revoked.
         let mut tx = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO access_tokens (hash, family, client_id, subject, scopes, issued_at, \
-             expires_at, revoked, refresh_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+             expires_at, revoked, refresh_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, \
+             ?8 OR EXISTS (SELECT 1 FROM revoked_families WHERE family = ?2), ?9)",
         )
         .bind(&access.hash)
         .bind(&access.family)
@@ -111,7 +114,8 @@ impl TokenStore for SqliteStore {
         if let Some(refresh) = refresh {
             sqlx::query(
                 "INSERT INTO refresh_tokens (hash, family, client_id, subject, scopes, auth_time, \
-                 issued_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                 issued_at, expires_at, revoked) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, \
+                 EXISTS (SELECT 1 FROM revoked_families WHERE family = ?2))",
             )
             .bind(&refresh.hash)
             .bind(&refresh.family)
@@ -183,6 +187,21 @@ impl TokenStore for SqliteStore {
 
     async fn revoke_family(&self, family: &str) -> StoreResult<u64> {
         let mut tx = self.write_tx().await?;
+        // Mark the family, so tokens a concurrent redemption saves into it later are stored
+        // revoked; the mark lasts as long as the family's rows do now.
+        sqlx::query(
+            "INSERT INTO revoked_families (family, expires_at) \
+             SELECT family, until FROM (SELECT ?1 AS family, MAX(e) AS until FROM ( \
+               SELECT MAX(expires_at) AS e FROM authorization_codes WHERE family = ?1 \
+               UNION ALL SELECT MAX(expires_at) FROM access_tokens WHERE family = ?1 \
+               UNION ALL SELECT MAX(expires_at) FROM refresh_tokens WHERE family = ?1)) \
+             WHERE until IS NOT NULL \
+             ON CONFLICT (family) DO UPDATE SET expires_at = MAX(expires_at, excluded.expires_at)",
+        )
+        .bind(family)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
         let access = sqlx::query("UPDATE access_tokens SET revoked = 1 WHERE family = ?1 AND revoked = 0")
             .bind(family)
             .execute(&mut *tx)

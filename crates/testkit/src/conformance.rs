@@ -116,6 +116,7 @@ macro_rules! store_conformance_tests {
             concurrent_take_refresh_exactly_one,
             get_refresh_ignores_consumed_revoked_expired,
             revoke_family_revokes_access_and_refresh,
+            tokens_saved_into_a_revoked_family_are_revoked,
             revoke_refresh_revokes_its_access_tokens,
             list_and_revoke_tokens_by_filter,
             purge_removes_only_expired_and_is_bounded,
@@ -564,6 +565,71 @@ pub async fn revoke_family_revokes_access_and_refresh(store: Arc<dyn Store>) {
 
     assert_eq!(store.revoke_family("fam-F").await.expect("revoke_family"), 0, "nothing left active");
     assert_eq!(store.revoke_family("no-such-family").await.expect("revoke_family"), 0);
+}
+
+/// A revoked family stays revoked: tokens saved into it afterwards are stored revoked. This is
+/// the race of two redemptions of one code or refresh token (two nodes, one database): the
+/// loser sees `Replayed` and revokes the family, possibly before the winner has saved what it
+/// was issued; that must end up revoked too. Other families are untouched, and the mark is
+/// purged once the family's rows have expired.
+pub async fn tokens_saved_into_a_revoked_family_are_revoked(store: Arc<dyn Store>) {
+    // Refresh rotation: the winner takes r1, the loser finds it taken and revokes the family,
+    // then the winner's new pair arrives.
+    let (a1, r1) = save_pair(&*store, "1", "fam-R").await;
+    assert!(matches!(store.take_refresh(&r1.hash, NOW).await.expect("take_refresh"), Take::Fresh(_)));
+    assert_eq!(
+        store.take_refresh(&r1.hash, NOW).await.expect("take_refresh"),
+        Take::Replayed { family: "fam-R".into() }
+    );
+    assert_eq!(store.revoke_family("fam-R").await.expect("revoke_family"), 1, "a1 was active");
+    let (a2, r2) = save_pair(&*store, "2", "fam-R").await;
+    for a in [&a1, &a2] {
+        let got = store.get_access(&a.hash).await.expect("get_access").expect("saved");
+        assert!(got.revoked, "an access token saved into a revoked family must be stored revoked");
+    }
+    assert_eq!(
+        store.get_refresh(&r2.hash, NOW).await.expect("get_refresh"),
+        None,
+        "a refresh token saved into a revoked family must not be active"
+    );
+    assert_eq!(
+        store.take_refresh(&r2.hash, NOW).await.expect("take_refresh"),
+        Take::Replayed { family: "fam-R".into() },
+        "a refresh token saved into a revoked family is a replay when presented"
+    );
+
+    // Code exchange: the family has no tokens yet when the replay revokes it.
+    let c = code("sticky-code", "fam-C", NOW + 60);
+    store.create_code(&c).await.expect("create_code");
+    assert!(matches!(store.take_code(&c.hash, NOW).await.expect("take_code"), Take::Fresh(_)));
+    assert_eq!(
+        store.take_code(&c.hash, NOW).await.expect("take_code"),
+        Take::Replayed { family: "fam-C".into() }
+    );
+    assert_eq!(store.revoke_family("fam-C").await.expect("revoke_family"), 0, "nothing issued yet");
+    let lone = access("at-code", "fam-C", None);
+    store.save_tokens(&lone, None).await.expect("save_tokens");
+    assert!(
+        store.get_access(&lone.hash).await.expect("get_access").expect("saved").revoked,
+        "the late winner of a code race must get revoked tokens"
+    );
+
+    // Other families are untouched.
+    let (a3, r3) = save_pair(&*store, "3", "fam-other").await;
+    assert!(!store.get_access(&a3.hash).await.expect("get_access").expect("a3").revoked);
+    assert_eq!(store.get_refresh(&r3.hash, NOW).await.expect("get_refresh"), Some(r3));
+
+    // Once everything of the family has expired, the purge forgets the mark too (tables stay
+    // bounded): a family id reused later is not revoked.
+    let later = NOW + 10 * 86_400;
+    while store.purge_expired(later, 1000).await.expect("purge_expired") > 0 {}
+    let reused =
+        AccessTokenRecord { issued_at: later, expires_at: later + 60, ..access("at-reused", "fam-R", None) };
+    store.save_tokens(&reused, None).await.expect("save_tokens");
+    assert!(
+        !store.get_access(&reused.hash).await.expect("get_access").expect("saved").revoked,
+        "the mark of a revoked family must be purged once the family's rows expired"
+    );
 }
 
 /// Revoking a refresh token revokes the access tokens issued with it (RFC 7009 §2.1) and no

@@ -31,6 +31,8 @@ struct State {
     access: HashMap<String, AccessRow>,
     refresh: HashMap<String, RefreshRow>,
     accounts: HashMap<String, Account>,
+    /// Families revoked by `revoke_family`, with the time the mark may be purged.
+    revoked_families: HashMap<String, UnixTime>,
 }
 
 #[derive(Debug)]
@@ -239,13 +241,17 @@ impl TokenStore for MemoryStore {
         if s.access.contains_key(&access.hash) || refresh.is_some_and(|r| s.refresh.contains_key(&r.hash)) {
             return Err(StoreError::Conflict("token".into()));
         }
+        // Saved into a revoked family: born revoked (see `revoke_family`).
+        let family_revoked = s.revoked_families.contains_key(&access.family);
         if let Some(r) = refresh {
             let seq = s.next_seq();
-            s.refresh
-                .insert(r.hash.clone(), RefreshRow { seq, rec: r.clone(), consumed: false, revoked: false });
+            let revoked = s.revoked_families.contains_key(&r.family);
+            s.refresh.insert(r.hash.clone(), RefreshRow { seq, rec: r.clone(), consumed: false, revoked });
         }
         let seq = s.next_seq();
-        s.access.insert(access.hash.clone(), AccessRow { seq, rec: access.clone() });
+        let mut rec = access.clone();
+        rec.revoked |= family_revoked;
+        s.access.insert(access.hash.clone(), AccessRow { seq, rec });
         Ok(())
     }
 
@@ -273,6 +279,15 @@ impl TokenStore for MemoryStore {
 
     async fn revoke_family(&self, family: &str) -> StoreResult<u64> {
         let mut s = self.state()?;
+        // The mark lasts as long as the family's rows do now.
+        let until = (s.codes.values().filter(|r| r.code.family == family).map(|r| r.code.expires_at))
+            .chain(s.access.values().filter(|r| r.rec.family == family).map(|r| r.rec.expires_at))
+            .chain(s.refresh.values().filter(|r| r.rec.family == family).map(|r| r.rec.expires_at))
+            .max();
+        if let Some(until) = until {
+            let mark = s.revoked_families.entry(family.to_owned()).or_insert(until);
+            *mark = (*mark).max(until);
+        }
         let mut n = 0;
         for r in s.access.values_mut().filter(|r| r.rec.family == family) {
             if !r.rec.revoked {
@@ -448,6 +463,7 @@ impl Store for MemoryStore {
         let mut n = purge(&mut s.codes, |r| r.code.expires_at <= now, limit);
         n += purge(&mut s.access, |r| r.rec.expires_at <= now, limit);
         n += purge(&mut s.refresh, |r| r.rec.expires_at <= now, limit);
+        n += purge(&mut s.revoked_families, |until| *until <= now, limit);
         Ok(n)
     }
 }

@@ -43,6 +43,7 @@ pub trait Store:
     /// Whether the backend answers (for `/health/ready`).
     async fn ping(&self) -> StoreResult<()>;
 
-    /// Delete expired codes and tokens, at most `limit` rows per table; returns rows deleted.
+    /// Delete expired codes and tokens (and the marks of revoked families that expired with
+    /// them), at most `limit` rows per table; returns rows deleted.
     async fn purge_expired(&self, now: crate::UnixTime, limit: u32) -> StoreResult<u64>;
 }

@@ -7,7 +7,8 @@ use crate::model::token::{AccessTokenRecord, RefreshTokenRecord, Take};
 #[async_trait::async_trait]
 pub trait TokenStore: Send + Sync {
     /// Store an access token and, when given, the refresh token issued with it, in one
-    /// transaction.
+    /// transaction. Into a family already revoked by [`TokenStore::revoke_family`] they are
+    /// stored revoked.
     async fn save_tokens(
         &self,
         access: &AccessTokenRecord,
@@ -25,6 +26,13 @@ pub trait TokenStore: Send + Sync {
     async fn take_refresh(&self, hash: &str, now: UnixTime) -> StoreResult<Take<RefreshTokenRecord>>;
 
     /// Revoke every access and refresh token of a family; returns how many were active.
+    ///
+    /// The revocation sticks: tokens saved into the family afterwards are stored revoked. A
+    /// replay is detected by a take that lost to another (`Take::Replayed`), and the winner may
+    /// not have saved its tokens yet (another request, another node): whatever the order, what
+    /// the family issued ends up revoked (RFC 6749 §4.1.2, RFC 9700 §4.14.2). The mark lasts
+    /// as long as the family's rows at the time of the revocation (their latest `expires_at`)
+    /// and is then purged with them; a family with no rows leaves no mark.
     async fn revoke_family(&self, family: &str) -> StoreResult<u64>;
 
     /// Revoke one access token; `false` if unknown.
