@@ -284,7 +284,7 @@ impl ConsentStore for MemoryStore {
             })
             .cloned()
             .collect();
-        v.sort_by(|a, b| b.updated_at.cmp(&a.updated_at));
+        v.sort_by_key(|c| std::cmp::Reverse(c.updated_at));
         Ok(v)
     }
 
