@@ -7,6 +7,7 @@
 //! | RFC | module |
 //! |---|---|
 //! | RFC 6749 §2.3 client authentication | [`client_auth`] |
+//! | RFC 6749 §3.1, §4.1.1–4.1.2, RFC 9207 authorization endpoint | [`endpoint::authorize`] |
 //! | RFC 6749 §3.2, §5 token endpoint | [`endpoint::token`], [`wire`] |
 //! | RFC 6749 §3.3 scope | [`model::scope`] |
 //! | RFC 6749 §4.1.3 authorization code | [`grant::authorization_code`] |
@@ -37,6 +38,9 @@ pub mod wire;
 pub use bearer::TokenInfo;
 pub use clock::{Clock, SystemClock, UnixTime};
 pub use config::Config;
+pub use endpoint::authorize::{
+    Authentication, AuthorizeOutcome, ConsentDecision, Interaction, InteractionKind,
+};
 pub use endpoint::introspect::Introspection;
 pub use endpoint::reply::Reply;
 pub use endpoint::revoke::Revoked;
