@@ -145,6 +145,31 @@ async fn shutdown_signal() {
 
 #[cfg(test)]
 mod tests {
+    use tower::ServiceExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn ready_only_while_the_store_answers() {
+        let f = portcullis_testkit::Fixture::new();
+        let settings = PageSettings {
+            product_name: "P".into(),
+            logo_url: String::new(),
+            session_lifetime: 60,
+            login_max_failures: 5,
+            login_lockout: 60,
+        };
+        let app = app(f.server.clone(), PagesState::new(f.server.clone(), settings).unwrap());
+        let get = |path: &str| axum::http::Request::get(path).body(axum::body::Body::empty()).unwrap();
+        let status = |app: Router, path: &'static str| async move { app.oneshot(get(path)).await.unwrap().status() };
+        assert_eq!(status(app.clone(), "/health/ready").await, StatusCode::OK);
+        f.store.set_unavailable(true);
+        assert_eq!(status(app.clone(), "/health/ready").await, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(status(app.clone(), "/health/alive").await, StatusCode::OK, "alive does not depend on the store");
+        f.store.set_unavailable(false);
+        assert_eq!(status(app, "/health/ready").await, StatusCode::OK);
+    }
+
     #[test]
     fn database_password_is_redacted() {
         assert_eq!(super::redact_url("postgres://u:pw@h/db"), "postgres://***@h/db");
