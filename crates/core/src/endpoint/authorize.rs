@@ -77,7 +77,7 @@ pub enum AuthorizeOutcome {
     /// Send the browser here (302/303): a code, a token, or an error for the client.
     Redirect(String),
     /// Show the login or consent page.
-    Interaction(Interaction),
+    Interaction(Box<Interaction>),
     /// Show an error page; never redirect (the client or redirect URI is not trustworthy).
     ShowError(OAuthError),
 }
@@ -474,7 +474,7 @@ impl OAuthServer {
         if let Some(id) = id {
             interaction.id = id;
         }
-        Ok(AuthorizeOutcome::Interaction(interaction))
+        Ok(AuthorizeOutcome::Interaction(Box::new(interaction)))
     }
 
     async fn describe(
