@@ -4,55 +4,19 @@
 
 mod common;
 
-use common::{http, Server};
+#[path = "support/flow.rs"]
+mod flow;
 
-/// Follow one authorization request through login and consent with plain HTTP; returns the
-/// final Location (the client's redirect URI with code or error) and whether consent was asked.
-async fn flow(s: &Server, client_id: &str, cookies: &mut Vec<String>) -> (String, bool) {
-    let c = http();
-    let cookie_header = |cookies: &Vec<String>| cookies.join("; ");
-    let remember = |res: &reqwest::Response, cookies: &mut Vec<String>| {
-        for v in res.headers().get_all("set-cookie") {
-            let pair = v.to_str().unwrap().split(';').next().unwrap().to_owned();
-            let name = pair.split('=').next().unwrap().to_owned();
-            cookies.retain(|c| !c.starts_with(&format!("{name}=")));
-            cookies.push(pair);
-        }
-    };
+use common::Server;
+use flow::Agent;
+
+async fn flow(s: &Server, client_id: &str, agent: &mut Agent) -> (String, bool) {
     let url = s.url(&format!(
         "/authorize?response_type=code&client_id={client_id}&state=s1&scope=notes:read\
          &code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256"
     ));
-    let res = c.get(url).header("cookie", cookie_header(cookies)).send().await.unwrap();
-    let mut location = res.headers()["location"].to_str().unwrap().to_owned();
-    let mut asked = false;
-    for _ in 0..4 {
-        if !location.starts_with('/') {
-            break;
-        }
-        let id = location.split("interaction=").nth(1).unwrap().to_owned();
-        let page = c.get(s.url(&location)).header("cookie", cookie_header(cookies)).send().await.unwrap();
-        remember(&page, cookies);
-        let html = page.text().await.unwrap();
-        let csrf = html.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
-        let (path, body) = if location.starts_with("/login") {
-            ("/login", format!("interaction={id}&csrf={csrf}&username=alice&password=pw-alice-1"))
-        } else {
-            asked = true;
-            ("/consent", format!("interaction={id}&csrf={csrf}&decision=approve"))
-        };
-        let res = c
-            .post(s.url(path))
-            .header("cookie", cookie_header(cookies))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        remember(&res, cookies);
-        location = res.headers()["location"].to_str().unwrap().to_owned();
-    }
-    (location, asked)
+    let location = agent.authorize(s, &url, "alice", "pw-alice-1", true).await;
+    (location, agent.consent_asked)
 }
 
 #[tokio::test]
@@ -62,7 +26,7 @@ async fn consent_list_and_revoke_make_the_page_ask_again() {
     s.user("alice", "pw-alice-1", &[]);
     let (id, _) =
         s.client(&["--name", "Notes", "--redirect-uri", "https://notes.example/cb", "--scope", "notes:read"]);
-    let mut cookies = Vec::new();
+    let mut cookies = Agent::default();
     let (loc, asked) = flow(&s, &id, &mut cookies).await;
     assert!(loc.starts_with("https://notes.example/cb?code="), "{loc}");
     assert!(asked, "first request asks for consent");
