@@ -1,6 +1,7 @@
 //! A browserless user agent for end-to-end tests: follows an authorization request through the
-#![allow(dead_code)]
 //! real login and consent pages with plain HTTP, keeping cookies, reading the CSRF field.
+
+#![allow(dead_code)]
 
 use super::common::{http, Server};
 
