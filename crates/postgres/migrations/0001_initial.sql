@@ -1,17 +1,18 @@
--- Portcullis PostgreSQL schema, version 1 (the same tables as the SQLite schema).
+-- Portcullis PostgreSQL schema, version 1: the tables of SQLite migrations 0001-0003 in one.
 --
--- Tokens and codes are kept only as the hex SHA-256 of the value (never the value itself).
--- Times are BIGINT unix seconds handed in by the core's clock (never the database's now()).
--- Scope sets are space-joined text; lists and claims are JSONB. Tokens and codes carry no
--- foreign keys: the store removes them explicitly (delete_client, delete_account), and a
--- subject need not be a local account.
+-- Tokens, codes, interaction and session ids are kept only as the hex SHA-256 of the value
+-- (never the value itself). Times are BIGINT unix seconds handed in by the core's clock
+-- (never the database's now()). Scope sets are space-joined text; lists, claims and pending
+-- requests are JSON kept as TEXT (JSONB refuses \u0000, which a request's `state` may carry,
+-- and nothing queries inside them). Tokens and codes carry no foreign keys: the store removes
+-- them explicitly (delete_client, delete_account), and a subject need not be a local account.
 
 CREATE TABLE clients (
     id                          TEXT    NOT NULL PRIMARY KEY,
     name                        TEXT    NOT NULL,
     secret                      TEXT,             -- SecretHash::to_stored(); NULL for public clients
-    redirect_uris               JSONB   NOT NULL, -- array of strings
-    grant_types                 JSONB   NOT NULL, -- array of strings
+    redirect_uris               TEXT    NOT NULL, -- JSON array of strings
+    grant_types                 TEXT    NOT NULL, -- JSON array of strings
     scopes                      TEXT    NOT NULL, -- space-joined
     auth_method                 TEXT    NOT NULL,
     trusted                     BOOLEAN NOT NULL DEFAULT FALSE,
@@ -27,14 +28,15 @@ CREATE INDEX clients_created_at ON clients (created_at, seq);
 CREATE TABLE scopes (
     name        TEXT    NOT NULL PRIMARY KEY,
     description TEXT    NOT NULL,
-    is_default  BOOLEAN NOT NULL DEFAULT FALSE
+    is_default   BOOLEAN NOT NULL DEFAULT FALSE,
+    translations TEXT    NOT NULL DEFAULT '{}' -- JSON {lang: text}
 );
 
 CREATE TABLE accounts (
     id            TEXT   NOT NULL PRIMARY KEY,
     username      TEXT   NOT NULL UNIQUE,
     password_hash TEXT,
-    claims        JSONB  NOT NULL DEFAULT '{}', -- object
+    claims        TEXT   NOT NULL DEFAULT '{}', -- JSON object
     created_at    BIGINT NOT NULL,
     updated_at    BIGINT NOT NULL
 );
@@ -93,6 +95,37 @@ CREATE INDEX refresh_tokens_family ON refresh_tokens (family);
 CREATE INDEX refresh_tokens_client_id ON refresh_tokens (client_id);
 CREATE INDEX refresh_tokens_subject ON refresh_tokens (subject);
 CREATE INDEX refresh_tokens_expires_at ON refresh_tokens (expires_at);
+
+-- The interactive half of OAuth (issue #3): pending authorization requests, remembered
+-- consents, login sessions.
+CREATE TABLE pending_authorizations (
+    id_hash    TEXT   NOT NULL PRIMARY KEY,
+    client_id  TEXT   NOT NULL,
+    request    TEXT   NOT NULL, -- JSON PendingAuthorization
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX pending_authorizations_expires_at ON pending_authorizations (expires_at);
+CREATE INDEX pending_authorizations_client_id ON pending_authorizations (client_id);
+
+CREATE TABLE consents (
+    subject    TEXT   NOT NULL,
+    client_id  TEXT   NOT NULL,
+    scopes     TEXT   NOT NULL, -- space-joined
+    granted_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (subject, client_id)
+);
+CREATE INDEX consents_client_id ON consents (client_id);
+
+CREATE TABLE sessions (
+    id_hash    TEXT   NOT NULL PRIMARY KEY,
+    subject    TEXT   NOT NULL,
+    auth_time  BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX sessions_subject ON sessions (subject);
+CREATE INDEX sessions_expires_at ON sessions (expires_at);
 
 -- Families revoked by revoke_family (a replayed code or refresh token, RFC 9700 §4.14.2).
 -- save_tokens stores tokens of a family listed here as revoked, so a replay revokes what the

@@ -3,9 +3,8 @@
 use portcullis_core::store::{AccountStore, StoreError, StoreResult};
 use portcullis_core::Account;
 use sqlx::postgres::PgRow;
-use sqlx::types::Json;
 
-use crate::{col, conflict_err, db_err, json_col, PostgresStore};
+use crate::{col, conflict_err, db_err, json_col, storable, to_json, PostgresStore};
 
 const USERNAME_TAKEN: &str = "an account with this id or username already exists";
 
@@ -23,6 +22,9 @@ fn account_from_row(row: &PgRow) -> StoreResult<Account> {
 #[async_trait::async_trait]
 impl AccountStore for PostgresStore {
     async fn get_account(&self, id: &str) -> StoreResult<Option<Account>> {
+        if !(storable(id)) {
+            return Ok(None);
+        }
         let row = sqlx::query("SELECT * FROM accounts WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
@@ -32,6 +34,9 @@ impl AccountStore for PostgresStore {
     }
 
     async fn find_account_by_username(&self, username: &str) -> StoreResult<Option<Account>> {
+        if !(storable(username)) {
+            return Ok(None);
+        }
         let row = sqlx::query("SELECT * FROM accounts WHERE username = $1")
             .bind(username)
             .fetch_optional(&self.pool)
@@ -48,7 +53,7 @@ impl AccountStore for PostgresStore {
         .bind(&account.id)
         .bind(&account.username)
         .bind(&account.password_hash)
-        .bind(Json(&account.claims))
+        .bind(to_json(&account.claims)?)
         .bind(account.created_at)
         .bind(account.updated_at)
         .execute(&self.pool)
@@ -65,7 +70,7 @@ impl AccountStore for PostgresStore {
         .bind(&account.id)
         .bind(&account.username)
         .bind(&account.password_hash)
-        .bind(Json(&account.claims))
+        .bind(to_json(&account.claims)?)
         .bind(account.created_at)
         .bind(account.updated_at)
         .execute(&self.pool)
@@ -78,6 +83,9 @@ impl AccountStore for PostgresStore {
     }
 
     async fn delete_account(&self, id: &str) -> StoreResult<bool> {
+        if !(storable(id)) {
+            return Ok(false);
+        }
         let mut tx = self.begin().await?;
         let deleted = sqlx::query("DELETE FROM accounts WHERE id = $1")
             .bind(id)
@@ -92,6 +100,8 @@ impl AccountStore for PostgresStore {
             "UPDATE access_tokens SET revoked = TRUE WHERE subject = $1 AND NOT revoked",
             "UPDATE refresh_tokens SET revoked = TRUE WHERE subject = $1 AND NOT revoked",
             "DELETE FROM authorization_codes WHERE subject = $1",
+            "DELETE FROM consents WHERE subject = $1",
+            "DELETE FROM sessions WHERE subject = $1",
         ] {
             sqlx::query(sql).bind(id).execute(&mut *tx).await.map_err(db_err)?;
         }

@@ -4,9 +4,8 @@ use portcullis_core::model::client::{AuthMethod, Client};
 use portcullis_core::store::{ClientStore, StoreError, StoreResult};
 use portcullis_core::{ScopeSet, SecretHash};
 use sqlx::postgres::PgRow;
-use sqlx::types::Json;
 
-use crate::{col, conflict_err, db_err, json_col, PostgresStore};
+use crate::{col, conflict_err, db_err, json_col, storable, to_json, PostgresStore};
 
 fn client_from_row(row: &PgRow) -> StoreResult<Client> {
     let secret = match col::<Option<String>>(row, "secret")? {
@@ -40,6 +39,9 @@ fn client_from_row(row: &PgRow) -> StoreResult<Client> {
 #[async_trait::async_trait]
 impl ClientStore for PostgresStore {
     async fn get_client(&self, id: &str) -> StoreResult<Option<Client>> {
+        if !(storable(id)) {
+            return Ok(None);
+        }
         let row = sqlx::query("SELECT * FROM clients WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
@@ -57,8 +59,8 @@ impl ClientStore for PostgresStore {
         .bind(&client.id)
         .bind(&client.name)
         .bind(client.secret.as_ref().map(SecretHash::to_stored))
-        .bind(Json(&client.redirect_uris))
-        .bind(Json(&client.grant_types))
+        .bind(to_json(&client.redirect_uris)?)
+        .bind(to_json(&client.grant_types)?)
         .bind(client.scopes.to_string())
         .bind(client.auth_method.as_str())
         .bind(client.trusted)
@@ -83,8 +85,8 @@ impl ClientStore for PostgresStore {
         .bind(&client.id)
         .bind(&client.name)
         .bind(client.secret.as_ref().map(SecretHash::to_stored))
-        .bind(Json(&client.redirect_uris))
-        .bind(Json(&client.grant_types))
+        .bind(to_json(&client.redirect_uris)?)
+        .bind(to_json(&client.grant_types)?)
         .bind(client.scopes.to_string())
         .bind(client.auth_method.as_str())
         .bind(client.trusted)
@@ -103,6 +105,9 @@ impl ClientStore for PostgresStore {
     }
 
     async fn delete_client(&self, id: &str) -> StoreResult<bool> {
+        if !(storable(id)) {
+            return Ok(false);
+        }
         let mut tx = self.begin().await?;
         let deleted = sqlx::query("DELETE FROM clients WHERE id = $1")
             .bind(id)
@@ -116,6 +121,8 @@ impl ClientStore for PostgresStore {
             "DELETE FROM authorization_codes WHERE client_id = $1",
             "DELETE FROM access_tokens WHERE client_id = $1",
             "DELETE FROM refresh_tokens WHERE client_id = $1",
+            "DELETE FROM consents WHERE client_id = $1",
+            "DELETE FROM pending_authorizations WHERE client_id = $1",
         ] {
             sqlx::query(sql).bind(id).execute(&mut *tx).await.map_err(db_err)?;
         }

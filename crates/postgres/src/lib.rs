@@ -11,6 +11,8 @@
 //! | `AuthorizationStore` | `authorization.rs` |
 //! | `TokenStore` | `token.rs` |
 //! | `AccountStore` | `account.rs` |
+//! | `ConsentStore` | `consent.rs` |
+//! | `SessionStore` | `session.rs` |
 //! | `Store` (`ping`, `purge_expired`) | this file |
 //!
 //! The schema lives in `migrations/` and is embedded in the binary; [`PostgresStore::migrate`]
@@ -30,7 +32,9 @@
 mod account;
 mod authorization;
 mod client;
+mod consent;
 mod scope;
+mod session;
 mod token;
 
 #[cfg(feature = "test-support")]
@@ -53,10 +57,12 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections per process. Several nodes share the server's `max_connections` (default 100).
 const MAX_CONNECTIONS: u32 = 16;
 /// The tables `purge_expired` clears, with their keys; each has an indexed `expires_at`.
-const EXPIRING_TABLES: [(&str, &str); 4] = [
+const EXPIRING_TABLES: [(&str, &str); 6] = [
     ("authorization_codes", "hash"),
     ("access_tokens", "hash"),
     ("refresh_tokens", "hash"),
+    ("pending_authorizations", "id_hash"),
+    ("sessions", "id_hash"),
     ("revoked_families", "family"),
 ];
 
@@ -204,13 +210,24 @@ where
     row.try_get(name).map_err(db_err)
 }
 
-/// Read a JSONB column.
-pub(crate) fn json_col<T>(row: &PgRow, name: &str) -> StoreResult<T>
-where
-    T: serde::de::DeserializeOwned,
-{
-    let sqlx::types::Json(value) = col::<sqlx::types::Json<T>>(row, name)?;
-    Ok(value)
+/// Parse a JSON text column. JSON is kept as TEXT, not JSONB: JSONB refuses `\u0000`, which
+/// a request value (`state`) may carry, and nothing queries inside these documents.
+pub(crate) fn json_col<T: serde::de::DeserializeOwned>(row: &PgRow, name: &str) -> StoreResult<T> {
+    let text: String = col(row, name)?;
+    serde_json::from_str(&text)
+        .map_err(|e| StoreError::Backend(format!("column {name} is not valid JSON: {e}")))
+}
+
+/// Render a value as JSON text for a column.
+pub(crate) fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> StoreResult<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Backend(format!("cannot encode JSON: {e}")))
+}
+
+/// Whether a key can be stored at all. PostgreSQL text cannot hold NUL, so no stored row has
+/// one; a lookup by such a value (a client_id or username from a request) finds nothing,
+/// as on SQLite, instead of failing with an encoding error.
+pub(crate) fn storable(key: &str) -> bool {
+    !key.contains('\0')
 }
 
 #[async_trait::async_trait]

@@ -4,19 +4,23 @@ use portcullis_core::store::{ScopeStore, StoreError, StoreResult};
 use portcullis_core::ScopeDef;
 use sqlx::postgres::PgRow;
 
-use crate::{col, conflict_err, db_err, PostgresStore};
+use crate::{col, conflict_err, db_err, json_col, storable, to_json, PostgresStore};
 
 fn scope_from_row(row: &PgRow) -> StoreResult<ScopeDef> {
     Ok(ScopeDef {
         name: col(row, "name")?,
         description: col(row, "description")?,
         is_default: col(row, "is_default")?,
+        translations: json_col(row, "translations")?,
     })
 }
 
 #[async_trait::async_trait]
 impl ScopeStore for PostgresStore {
     async fn get_scope(&self, name: &str) -> StoreResult<Option<ScopeDef>> {
+        if !(storable(name)) {
+            return Ok(None);
+        }
         let row = sqlx::query("SELECT * FROM scopes WHERE name = $1")
             .bind(name)
             .fetch_optional(&self.pool)
@@ -34,24 +38,30 @@ impl ScopeStore for PostgresStore {
     }
 
     async fn create_scope(&self, scope: &ScopeDef) -> StoreResult<()> {
-        sqlx::query("INSERT INTO scopes (name, description, is_default) VALUES ($1, $2, $3)")
-            .bind(&scope.name)
-            .bind(&scope.description)
-            .bind(scope.is_default)
-            .execute(&self.pool)
-            .await
-            .map_err(conflict_err("a scope with this name already exists"))?;
+        sqlx::query(
+            "INSERT INTO scopes (name, description, is_default, translations) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&scope.name)
+        .bind(&scope.description)
+        .bind(scope.is_default)
+        .bind(to_json(&scope.translations)?)
+        .execute(&self.pool)
+        .await
+        .map_err(conflict_err("a scope with this name already exists"))?;
         Ok(())
     }
 
     async fn update_scope(&self, scope: &ScopeDef) -> StoreResult<()> {
-        let done = sqlx::query("UPDATE scopes SET description = $2, is_default = $3 WHERE name = $1")
-            .bind(&scope.name)
-            .bind(&scope.description)
-            .bind(scope.is_default)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let done = sqlx::query(
+            "UPDATE scopes SET description = $2, is_default = $3, translations = $4 WHERE name = $1",
+        )
+        .bind(&scope.name)
+        .bind(&scope.description)
+        .bind(scope.is_default)
+        .bind(to_json(&scope.translations)?)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
@@ -59,6 +69,9 @@ impl ScopeStore for PostgresStore {
     }
 
     async fn delete_scope(&self, name: &str) -> StoreResult<bool> {
+        if !(storable(name)) {
+            return Ok(false);
+        }
         let done = sqlx::query("DELETE FROM scopes WHERE name = $1")
             .bind(name)
             .execute(&self.pool)

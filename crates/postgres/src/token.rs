@@ -6,7 +6,7 @@ use portcullis_core::{AccessTokenRecord, RefreshTokenRecord, ScopeSet, Take, Uni
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, Transaction};
 
-use crate::{col, conflict_err, db_err, PostgresStore};
+use crate::{col, conflict_err, db_err, storable, PostgresStore};
 
 const ACCESS: &str = "access_token";
 const REFRESH: &str = "refresh_token";
@@ -50,6 +50,11 @@ fn filter_sql(filter: &TokenFilter, first: usize) -> (String, Vec<&str>) {
         }
     }
     (sql, binds)
+}
+
+/// Whether a filter can match anything (see [`storable`]).
+fn filter_storable(filter: &TokenFilter) -> bool {
+    filter.client_id.as_deref().is_none_or(storable) && filter.subject.as_deref().is_none_or(storable)
 }
 
 /// Revoke the live rows of one token table matching a filter; returns how many.
@@ -274,6 +279,9 @@ impl TokenStore for PostgresStore {
     }
 
     async fn list_tokens(&self, filter: &TokenFilter, now: UnixTime) -> StoreResult<Vec<TokenSummary>> {
+        if !(filter_storable(filter)) {
+            return Ok(Vec::new());
+        }
         let (conditions, binds) = filter_sql(filter, 2);
         let mut out = Vec::new();
         for (table, kind, live) in [
@@ -300,6 +308,9 @@ impl TokenStore for PostgresStore {
     }
 
     async fn revoke_tokens(&self, filter: &TokenFilter) -> StoreResult<u64> {
+        if !(filter_storable(filter)) {
+            return Ok(0);
+        }
         let mut tx = self.begin().await?;
         let access = revoke_matching(&mut tx, "access_tokens", filter).await?;
         let refresh = revoke_matching(&mut tx, "refresh_tokens", filter).await?;

@@ -43,7 +43,12 @@ async fn setup() -> Option<Setup> {
     let server = Builder::new(Config::default()).store(Arc::clone(&store)).build().unwrap();
     let now = server.now();
     for name in ["openid", "profile"] {
-        let def = ScopeDef { name: name.into(), description: name.into(), is_default: false };
+        let def = ScopeDef {
+            name: name.into(),
+            description: name.into(),
+            is_default: false,
+            translations: Default::default(),
+        };
         store.create_scope(&def).await.unwrap();
     }
     let secret = generate(TokenKind::ClientSecret);

@@ -21,7 +21,9 @@
 mod account;
 mod authorization;
 mod client;
+mod consent;
 mod scope;
+mod session;
 mod token;
 
 use std::str::FromStr;
@@ -177,7 +179,14 @@ impl Store for SqliteStore {
     async fn purge_expired(&self, now: UnixTime, limit: u32) -> StoreResult<u64> {
         let mut tx = self.write_tx().await?;
         let mut deleted = 0;
-        for table in ["authorization_codes", "access_tokens", "refresh_tokens", "revoked_families"] {
+        for table in [
+            "authorization_codes",
+            "access_tokens",
+            "refresh_tokens",
+            "pending_authorizations",
+            "sessions",
+            "revoked_families",
+        ] {
             // Expired means `expires_at <= now`: the takes accept only `expires_at > now`.
             let sql = format!(
                 "DELETE FROM {table} WHERE rowid IN \

@@ -3,6 +3,8 @@
 pub mod account;
 pub mod authorization;
 pub mod client;
+pub mod consent;
 pub mod scope;
 pub mod secret;
+pub mod session;
 pub mod token;

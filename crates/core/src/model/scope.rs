@@ -88,6 +88,19 @@ impl std::fmt::Display for ScopeSet {
     }
 }
 
+impl serde::Serialize for ScopeSet {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ScopeSet {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        Ok(Self::from_stored(&s))
+    }
+}
+
 impl<S: Into<String>> FromIterator<S> for ScopeSet {
     fn from_iter<I: IntoIterator<Item = S>>(iter: I) -> Self {
         Self(iter.into_iter().map(Into::into).collect())
@@ -99,13 +112,34 @@ impl<S: Into<String>> FromIterator<S> for ScopeSet {
 pub struct ScopeDef {
     /// The scope token.
     pub name: String,
-    /// What the consent page shows.
+    /// What the consent page shows when no translation fits.
     pub description: String,
     /// Granted when a client omits `scope` (RFC 6749 §3.3 "pre-defined default value").
     pub is_default: bool,
+    /// Descriptions by language tag (`de`, `fr-CA`), chosen by the consent page from
+    /// `Accept-Language` / `ui_locales`.
+    pub translations: std::collections::BTreeMap<String, String>,
 }
 
 impl ScopeDef {
+    /// The description for the first language of `preferred` that has one (exact tag, then
+    /// primary subtag), else the default description.
+    pub fn describe<'a>(&'a self, preferred: &[String]) -> &'a str {
+        for lang in preferred {
+            let lang = lang.to_ascii_lowercase();
+            let primary = lang.split('-').next().unwrap_or("");
+            let hit = self
+                .translations
+                .iter()
+                .find(|(k, _)| k.to_ascii_lowercase() == lang)
+                .or_else(|| self.translations.iter().find(|(k, _)| k.to_ascii_lowercase() == primary));
+            if let Some((_, text)) = hit {
+                return text;
+            }
+        }
+        &self.description
+    }
+
     /// Validate a scope name for registration.
     pub fn valid_name(name: &str) -> bool {
         valid_token(name)

@@ -6,13 +6,17 @@
 mod account;
 mod authorization;
 mod client;
+mod consent;
 mod scope;
+mod session;
 mod token;
 
 pub use account::AccountStore;
 pub use authorization::AuthorizationStore;
 pub use client::ClientStore;
+pub use consent::ConsentStore;
 pub use scope::ScopeStore;
+pub use session::SessionStore;
 pub use token::{TokenFilter, TokenStore, TokenSummary};
 
 /// A storage failure.
@@ -38,12 +42,21 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// Everything the server persists.
 #[async_trait::async_trait]
 pub trait Store:
-    ClientStore + ScopeStore + AuthorizationStore + TokenStore + AccountStore + Send + Sync + 'static
+    ClientStore
+    + ScopeStore
+    + AuthorizationStore
+    + TokenStore
+    + AccountStore
+    + ConsentStore
+    + SessionStore
+    + Send
+    + Sync
+    + 'static
 {
     /// Whether the backend answers (for `/health/ready`).
     async fn ping(&self) -> StoreResult<()>;
 
-    /// Delete expired codes and tokens (and the marks of revoked families that expired with
-    /// them), at most `limit` rows per table; returns rows deleted.
+    /// Delete expired codes, tokens, pending requests, sessions and the marks of revoked
+    /// families that expired with them, at most `limit` rows per table; returns rows deleted.
     async fn purge_expired(&self, now: crate::UnixTime, limit: u32) -> StoreResult<u64>;
 }
