@@ -79,6 +79,9 @@ async fn concurrent_migrations_of_a_fresh_database_all_succeed_once() {
         return;
     };
     let db = TestDatabase::create(&admin).await;
+    let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations")).unwrap().count();
+    let fresh = PostgresStore::connect_without_migrations(db.url()).await.unwrap();
+    assert_eq!(fresh.pending_migrations().await.unwrap().len(), files, "all pending on an empty database");
     const NODES: usize = 6;
     let barrier = Arc::new(tokio::sync::Barrier::new(NODES));
     let mut tasks = Vec::new();
@@ -99,7 +102,7 @@ async fn concurrent_migrations_of_a_fresh_database_all_succeed_once() {
             .fetch_all(store.pool())
             .await
             .unwrap();
-    let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations")).unwrap().count();
+    assert_eq!(store.pending_migrations().await.unwrap(), Vec::<i64>::new());
     assert_eq!(applied.len(), files, "each migration applied exactly once: {applied:?}");
     assert!(applied.iter().all(|(_, ok)| *ok), "{applied:?}");
 }

@@ -70,6 +70,10 @@ struct ServeArgs {
     /// Authorization code lifetime in seconds.
     #[arg(long)]
     authorization_code_lifetime: Option<i64>,
+    /// Apply pending database migrations at start (default true); with false the schema must
+    /// be current (`portcullis migrate`).
+    #[arg(long, value_name = "BOOL")]
+    auto_migrate: Option<bool>,
 }
 
 impl Cli {
@@ -85,6 +89,7 @@ impl Cli {
                 ("access_token_lifetime", a.access_token_lifetime.map(|v| v.to_string())),
                 ("refresh_token_lifetime", a.refresh_token_lifetime.map(|v| v.to_string())),
                 ("authorization_code_lifetime", a.authorization_code_lifetime.map(|v| v.to_string())),
+                ("auto_migrate", a.auto_migrate.map(|v| v.to_string())),
             ];
             f.extend(opt.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))));
         }
@@ -115,11 +120,12 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Migrate => {
             init_logging("warn");
-            store::open(&settings.database_url).await?;
+            store::migrate(&settings.database_url).await?;
+            let url = store::redact_url(&settings.database_url);
             if cli.json {
-                println!("{}", serde_json::json!({ "migrated": settings.database_url }));
+                println!("{}", serde_json::json!({ "migrated": url }));
             } else {
-                println!("migrations applied to {}", settings.database_url);
+                println!("migrations applied to {url}");
             }
             Ok(())
         }
@@ -133,7 +139,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Manage(command) => {
             init_logging("warn");
-            let store = store::open(&settings.database_url).await?;
+            let store = store::open(&settings.database_url, settings.auto_migrate).await?;
             cli::run(command, cli::Ctx { store, json: cli.json }).await
         }
     }

@@ -68,7 +68,7 @@ async fn log_request(req: Request, next: Next) -> Response {
 
 /// Run the server until SIGTERM or SIGINT; in-flight requests finish.
 pub async fn run(mut settings: Settings) -> Result<(), String> {
-    let store = crate::store::open(&settings.database_url).await?;
+    let store = crate::store::open(&settings.database_url, settings.auto_migrate).await?;
     let listener = TcpListener::bind(&settings.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
@@ -88,7 +88,7 @@ pub async fn run(mut settings: Settings) -> Result<(), String> {
             login_lockout: settings.login_lockout,
         },
     )?;
-    tracing::info!(%addr, issuer = %settings.issuer, database = %redact_url(&settings.database_url), "portcullis listening");
+    tracing::info!(%addr, issuer = %settings.issuer, database = %crate::store::redact_url(&settings.database_url), "portcullis listening");
     // Tests and scripts read this line to learn the port when listening on port 0.
     println!("portcullis listening on http://{addr}");
     tokio::spawn(purge_loop(server.clone(), Duration::from_secs(settings.purge_interval.max(1))));
@@ -99,14 +99,6 @@ pub async fn run(mut settings: Settings) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     tracing::info!("portcullis stopped");
     Ok(())
-}
-
-/// A database URL without its password, for the log.
-fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => format!("{}***{}", &url[..s + 3], &url[at..]),
-        _ => url.to_owned(),
-    }
 }
 
 async fn purge_loop(server: OAuthServer, every: Duration) {
@@ -173,11 +165,5 @@ mod tests {
         );
         f.store.set_unavailable(false);
         assert_eq!(status(app, "/health/ready").await, StatusCode::OK);
-    }
-
-    #[test]
-    fn database_password_is_redacted() {
-        assert_eq!(super::redact_url("postgres://u:pw@h/db"), "postgres://***@h/db");
-        assert_eq!(super::redact_url("sqlite://p.db"), "sqlite://p.db");
     }
 }

@@ -15,8 +15,12 @@ pub struct Settings {
     pub issuer: String,
     /// Address to listen on.
     pub listen: String,
-    /// Store: `sqlite://FILE` (default `sqlite://portcullis.db`) or `postgres://…`.
+    /// Store: `sqlite://FILE` (default `sqlite://portcullis.db`) or
+    /// `postgres://USER:PASSWORD@HOST/DATABASE` (several nodes on one database).
     pub database_url: String,
+    /// Apply pending database migrations when `serve` (or a management command) opens the
+    /// store. Off: the schema must be current (`portcullis migrate`), else startup fails.
+    pub auto_migrate: bool,
     /// Access token lifetime, seconds.
     pub access_token_lifetime: i64,
     /// Refresh token lifetime, seconds.
@@ -63,6 +67,7 @@ impl Default for Settings {
             issuer: String::new(),
             listen: "127.0.0.1:8080".into(),
             database_url: "sqlite://portcullis.db".into(),
+            auto_migrate: true,
             access_token_lifetime: core.access_token_lifetime,
             refresh_token_lifetime: core.refresh_token_lifetime,
             authorization_code_lifetime: core.authorization_code_lifetime,
@@ -90,6 +95,7 @@ pub const KEYS: &[&str] = &[
     "issuer",
     "listen",
     "database_url",
+    "auto_migrate",
     "access_token_lifetime",
     "refresh_token_lifetime",
     "authorization_code_lifetime",
@@ -257,5 +263,14 @@ mod tests {
             (3600, 1209600, 300)
         );
         assert!(Settings::default_toml().contains("database_url"));
+        assert!(s.auto_migrate, "serve migrates at start unless told not to");
+    }
+
+    #[test]
+    fn auto_migrate_from_env_and_flag() {
+        let env = |k: &str| (k == "PORTCULLIS_AUTO_MIGRATE").then(|| "false".to_owned());
+        assert!(!Settings::load(None, env, &[]).unwrap().auto_migrate);
+        assert!(Settings::load(None, env, &[("auto_migrate", "true".into())]).unwrap().auto_migrate);
+        assert!(Settings::default_toml().contains("auto_migrate = true"));
     }
 }

@@ -1,17 +1,143 @@
-//! Opening the store named by `database_url`.
+//! Opening the store named by `database_url`, chosen by scheme: `sqlite:` opens (creating it
+//! if missing) a SQLite file, `postgres://` or `postgresql://` connects to PostgreSQL (the
+//! database must exist).
 
 use std::sync::Arc;
 
+use portcullis_core::store::StoreError;
 use portcullis_core::Store;
+use portcullis_postgres::PostgresStore;
+use portcullis_sqlite::SqliteStore;
 
-/// Open (and migrate) the store for a database URL, chosen by scheme.
-pub async fn open(database_url: &str) -> Result<Arc<dyn Store>, String> {
-    if database_url.starts_with("sqlite:") {
-        let store = portcullis_sqlite::SqliteStore::connect(database_url)
-            .await
-            .map_err(|e| format!("cannot open {database_url}: {e}"))?;
-        return Ok(Arc::new(store));
+/// A store of either backend, before it is handed over as `dyn Store`.
+enum Backend {
+    Sqlite(SqliteStore),
+    Postgres(PostgresStore),
+}
+
+impl Backend {
+    async fn connect(database_url: &str) -> Result<Backend, String> {
+        let opened = if database_url.starts_with("sqlite:") {
+            SqliteStore::connect_without_migrations(database_url).await.map(Backend::Sqlite)
+        } else if portcullis_postgres::is_postgres_url(database_url) {
+            PostgresStore::connect_without_migrations(database_url).await.map(Backend::Postgres)
+        } else {
+            let scheme = database_url.split(':').next().unwrap_or("");
+            return Err(format!(
+                "unsupported database_url scheme {scheme:?}: use sqlite://FILE or postgres://USER:PASSWORD@HOST/DATABASE"
+            ));
+        };
+        opened.map_err(|e| failed("cannot open", database_url, &e))
     }
-    let scheme = database_url.split(':').next().unwrap_or("");
-    Err(format!("unsupported database_url scheme {scheme:?}: use sqlite://FILE"))
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        match self {
+            Backend::Sqlite(s) => s.migrate().await,
+            Backend::Postgres(s) => s.migrate().await,
+        }
+    }
+
+    async fn pending_migrations(&self) -> Result<Vec<i64>, StoreError> {
+        match self {
+            Backend::Sqlite(s) => s.pending_migrations().await,
+            Backend::Postgres(s) => s.pending_migrations().await,
+        }
+    }
+
+    fn into_store(self) -> Arc<dyn Store> {
+        match self {
+            Backend::Sqlite(s) => Arc::new(s),
+            Backend::Postgres(s) => Arc::new(s),
+        }
+    }
+}
+
+/// Open the store for a database URL. With `auto_migrate` (the `auto_migrate` setting, on by
+/// default) pending migrations are applied first: safe when several nodes start at once
+/// (PostgreSQL: sqlx's advisory lock makes them wait for each other). Without it the schema
+/// must already be current (`portcullis migrate`), else this fails naming the command.
+pub async fn open(database_url: &str, auto_migrate: bool) -> Result<Arc<dyn Store>, String> {
+    let backend = Backend::connect(database_url).await?;
+    if auto_migrate {
+        backend.migrate().await.map_err(|e| failed("cannot migrate", database_url, &e))?;
+    } else {
+        let pending =
+            backend.pending_migrations().await.map_err(|e| failed("cannot read", database_url, &e))?;
+        if !pending.is_empty() {
+            return Err(format!(
+                "the schema of {} is not up to date (migrations {pending:?} pending) and \
+                 auto_migrate is off: run `portcullis migrate` first",
+                redact_url(database_url)
+            ));
+        }
+    }
+    Ok(backend.into_store())
+}
+
+/// Apply pending migrations (`portcullis migrate`).
+pub async fn migrate(database_url: &str) -> Result<(), String> {
+    let backend = Backend::connect(database_url).await?;
+    backend.migrate().await.map_err(|e| failed("cannot migrate", database_url, &e))
+}
+
+fn failed(what: &str, database_url: &str, e: &StoreError) -> String {
+    format!("{what} {}: {e}", redact_url(database_url))
+}
+
+/// A database URL without its password, for logs and messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let userinfo = &url[s + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            let masked = if userinfo.contains(':') { format!("{user}:***") } else { user.to_owned() };
+            format!("{}{masked}{}", &url[..s + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_password_is_redacted() {
+        assert_eq!(redact_url("postgres://u:pw@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact_url("postgresql://u:p@ss@h:5432/db"), "postgresql://u:***@h:5432/db");
+        assert_eq!(redact_url("sqlite://p.db"), "sqlite://p.db");
+    }
+
+    #[tokio::test]
+    async fn unknown_scheme_is_refused() {
+        let err = open("mysql://u:pw@h/db", true).await.err().unwrap();
+        assert!(err.contains("unsupported") && !err.contains("pw"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn without_auto_migrate_a_stale_schema_is_refused_then_migrate_fixes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("p.db").display());
+        let err = open(&url, false).await.err().unwrap();
+        assert!(err.contains("portcullis migrate"), "{err}");
+        migrate(&url).await.unwrap();
+        open(&url, false).await.unwrap().ping().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn failing_postgres_fails_without_the_password() {
+        // Not PostgreSQL: accepts and hangs up at once. (A refused connection would be retried
+        // for the pool's acquire timeout, as when the database is still starting.)
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                drop(conn);
+            }
+        });
+        let err = open(&format!("postgres://u:hunter2@127.0.0.1:{port}/db"), true).await.err().unwrap();
+        assert!(err.contains(&format!("cannot open postgres://u:***@127.0.0.1:{port}/db")), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+    }
 }

@@ -107,6 +107,31 @@ impl SqliteStore {
         })
     }
 
+    /// The versions of the embedded migrations not applied to this database yet (all of them
+    /// on an empty database). A database migrated by a newer release may also hold versions
+    /// this build does not know; they are not reported.
+    pub async fn pending_migrations(&self) -> Result<Vec<i64>, StoreError> {
+        let exists: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations')",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let applied: Vec<i64> = if exists {
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?
+        } else {
+            Vec::new()
+        };
+        Ok(sqlx::migrate!("./migrations")
+            .iter()
+            .filter(|m| m.migration_type.is_up_migration() && !applied.contains(&m.version))
+            .map(|m| m.version)
+            .collect())
+    }
+
     /// Start a write transaction that holds the write lock from its first statement.
     pub(crate) async fn write_tx(&self) -> StoreResult<Transaction<'static, Sqlite>> {
         self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)
@@ -237,10 +262,12 @@ mod tests {
     #[tokio::test]
     async fn without_migrations_leaves_schema_alone() {
         let store = SqliteStore::connect_without_migrations("sqlite::memory:").await.unwrap();
+        assert_eq!(store.pending_migrations().await.unwrap(), [1, 2, 3]);
         let err = store.get_scope_count().await;
         assert!(err.is_err());
         store.migrate().await.unwrap();
         assert_eq!(store.get_scope_count().await.unwrap(), 0);
+        assert_eq!(store.pending_migrations().await.unwrap(), Vec::<i64>::new());
     }
 
     #[tokio::test]

@@ -1,12 +1,17 @@
-//! End-to-end harness: the real `portcullis` binary on an ephemeral port with a real SQLite
-//! file, driven over HTTP and through its CLI.
+//! End-to-end harness: the real `portcullis` binary on an ephemeral port with a real database
+//! (a SQLite file, or a fresh PostgreSQL database with `PORTCULLIS_TEST_BACKEND=postgres`: see
+//! `backend.rs`), driven over HTTP and through its CLI.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod backend;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
+
+pub use backend::Database;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
 
@@ -15,7 +20,8 @@ pub struct Server {
     child: Option<Child>,
     pub base: String,
     pub db_url: String,
-    pub dir: tempfile::TempDir,
+    /// The database; shared by servers started with [`Server::start_on`].
+    pub db: Arc<Database>,
     logs: Arc<Mutex<String>>,
 }
 
@@ -38,16 +44,20 @@ impl Server {
         Self::start_with(&[], &[])
     }
 
-    /// Start with extra `serve` flags and environment variables.
+    /// Start with extra `serve` flags and environment variables, on a fresh database.
     pub fn start_with(args: &[&str], envs: &[(&str, &str)]) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let db_url = format!("sqlite://{}", dir.path().join("portcullis.db").display());
+        Self::start_on(Arc::new(Database::new()), args, envs)
+    }
+
+    /// Start on an existing database (several nodes sharing one).
+    pub fn start_on(db: Arc<Database>, args: &[&str], envs: &[(&str, &str)]) -> Self {
+        let db_url = db.url.clone();
         let mut cmd = Command::new(BIN);
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--database-url", &db_url])
             .args(args)
             .env_remove("RUST_LOG")
             .env("PORTCULLIS_LOG", "info,portcullis_core=debug")
-            .current_dir(dir.path())
+            .current_dir(db.dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -79,7 +89,7 @@ impl Server {
             let mut rest = String::new();
             let _ = stdout.read_to_string(&mut rest);
         });
-        Server { child: Some(child), base, db_url, dir, logs }
+        Server { child: Some(child), base, db_url, db, logs }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -146,7 +156,11 @@ pub fn cli(db_url: &str, args: &[&str], stdin: Option<&str>) -> CliOutput {
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn portcullis");
     if let Some(input) = stdin {
-        child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+        // A process that fails before reading its input closes the pipe: not a harness failure.
+        let written = child.stdin.take().expect("stdin").write_all(input.as_bytes());
+        assert!(
+            written.as_ref().is_ok() || written.is_err_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+        );
     }
     let out = child.wait_with_output().expect("wait");
     CliOutput {
