@@ -37,14 +37,29 @@ impl Agent {
         password: &str,
         approve: bool,
     ) -> String {
+        self.authorize_across(&[s], authorize_url, username, password, approve).await
+    }
+
+    /// Like [`Agent::authorize`], but the pages that follow (login, then consent) are answered
+    /// by `nodes` in turn: page `i` at `nodes[i % nodes.len()]`, as a load balancer may send
+    /// them. The nodes share the database and, being one site, the cookies.
+    pub async fn authorize_across(
+        &mut self,
+        nodes: &[&Server],
+        authorize_url: &str,
+        username: &str,
+        password: &str,
+        approve: bool,
+    ) -> String {
         let c = http();
         self.consent_asked = false;
         let res = c.get(authorize_url).header("cookie", self.cookie_header()).send().await.unwrap();
         let mut location = res.headers()["location"].to_str().unwrap().to_owned();
-        for _ in 0..4 {
+        for step in 0..4 {
             if !location.starts_with('/') {
                 break;
             }
+            let s = nodes[step % nodes.len()];
             let id = location.split("interaction=").nth(1).unwrap().to_owned();
             let page = c.get(s.url(&location)).header("cookie", self.cookie_header()).send().await.unwrap();
             self.remember(&page);
