@@ -161,11 +161,16 @@ mod tests {
         };
         let app = app(f.server.clone(), PagesState::new(f.server.clone(), settings).unwrap());
         let get = |path: &str| axum::http::Request::get(path).body(axum::body::Body::empty()).unwrap();
-        let status = |app: Router, path: &'static str| async move { app.oneshot(get(path)).await.unwrap().status() };
+        let status =
+            |app: Router, path: &'static str| async move { app.oneshot(get(path)).await.unwrap().status() };
         assert_eq!(status(app.clone(), "/health/ready").await, StatusCode::OK);
         f.store.set_unavailable(true);
         assert_eq!(status(app.clone(), "/health/ready").await, StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(status(app.clone(), "/health/alive").await, StatusCode::OK, "alive does not depend on the store");
+        assert_eq!(
+            status(app.clone(), "/health/alive").await,
+            StatusCode::OK,
+            "alive does not depend on the store"
+        );
         f.store.set_unavailable(false);
         assert_eq!(status(app, "/health/ready").await, StatusCode::OK);
     }

@@ -168,9 +168,12 @@ mod tests {
             name: "notes:read".into(),
             description: "Read your notes".into(),
             is_default: false,
-            translations: [("de".to_owned(), "Notizen lesen".to_owned()), ("pt-BR".to_owned(), "Ler notas".to_owned())]
-                .into_iter()
-                .collect(),
+            translations: [
+                ("de".to_owned(), "Notizen lesen".to_owned()),
+                ("pt-BR".to_owned(), "Ler notas".to_owned()),
+            ]
+            .into_iter()
+            .collect(),
         };
         let langs = |l: &[&str]| l.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
         assert_eq!(def.describe_in(&langs(&["de-CH", "en"])), (Some("de"), "Notizen lesen"));
