@@ -378,10 +378,6 @@ impl PagesState {
         }
     }
 
-    fn lang(&self, headers: &HeaderMap) -> String {
-        accept_languages(headers).into_iter().next().unwrap_or_else(|| "en".to_owned())
-    }
-
     fn render(
         &self,
         name: &str,
@@ -405,7 +401,7 @@ impl PagesState {
         }
     }
 
-    fn error_page(&self, headers: &HeaderMap, e: &OAuthError) -> Response {
+    fn error_page(&self, _headers: &HeaderMap, e: &OAuthError) -> Response {
         let status = match e.code {
             ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -414,7 +410,6 @@ impl PagesState {
         let ctx = context! {
             product_name => &self.0.settings.product_name,
             logo_url => &self.0.settings.logo_url,
-            lang => self.lang(headers),
             code => e.code.as_str(),
             description => e.description.as_deref().unwrap_or("The request is invalid."),
         };
@@ -433,7 +428,6 @@ impl PagesState {
         let ctx = context! {
             product_name => &self.0.settings.product_name,
             logo_url => &self.0.settings.logo_url,
-            lang => self.lang(headers),
             client_name => &i.client.name,
             interaction => &i.id,
             csrf => csrf,
@@ -450,7 +444,10 @@ impl PagesState {
         let scopes: Vec<minijinja::Value> = i
             .scopes
             .iter()
-            .map(|s| context! { name => &s.name, description => s.describe(&langs) })
+            .map(|s| {
+                let (lang, description) = s.describe_in(&langs);
+                context! { name => &s.name, description => description, lang => lang }
+            })
             .collect();
         let username = match self.0.server.store().get_account(subject).await {
             Ok(Some(a)) => a.username,
@@ -464,7 +461,6 @@ impl PagesState {
         let ctx = context! {
             product_name => &self.0.settings.product_name,
             logo_url => &self.0.settings.logo_url,
-            lang => langs.first().cloned().unwrap_or_else(|| "en".to_owned()),
             client_name => &i.client.name,
             interaction => &i.id,
             csrf => csrf,
