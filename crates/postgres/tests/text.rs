@@ -44,6 +44,7 @@ async fn nul_in_a_lookup_finds_nothing_and_json_keeps_it() {
         max_age: None,
         login_hint: None,
         ui_locales: None,
+        error: None,
         created_at: 100,
         expires_at: 200,
     };

@@ -848,11 +848,11 @@ async fn checklist_3_7_state_comes_back_byte_for_byte() {
 
 #[tokio::test]
 async fn the_pending_request_survives_a_change_of_server_process() {
-    // Two `portcullis serve` processes on one SQLite file: the request starts on A, the login
+    // Two `portcullis serve` processes on one database: the request starts on A, the login
     // is answered by B, the consent by A, the code is redeemed at B.
     let issuer = ["--issuer", "http://as.test"];
     let t = Setup::on(Server::start_with(&issuer, &[]));
-    let b_node = start_on(&t.s.db_url, &issuer, &[]);
+    let b_node = start_on(&t.s, &issuer, &[]);
     let mut b = Browser::new();
     let start = b.get(&t.url(&[])).await;
     let login_path = start.location().unwrap().to_owned();

@@ -231,48 +231,10 @@ pub fn basic_header(id: &str, secret: &str) -> String {
 // Browser-like helpers for the pages (issue #3): a second server on the same database, and a
 // user agent that keeps cookies and does not follow redirects.
 
-/// Start another `portcullis serve` on an existing database (e.g. a second node on the same
-/// SQLite file), with extra `serve` flags and environment variables.
-pub fn start_on(db_url: &str, args: &[&str], envs: &[(&str, &str)]) -> Server {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut cmd = Command::new(BIN);
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--database-url", db_url])
-        .args(args)
-        .env_remove("RUST_LOG")
-        .env("PORTCULLIS_LOG", "info,portcullis_core=debug")
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("spawn portcullis");
-    let logs = Arc::new(Mutex::new(String::new()));
-    let mut stderr = child.stderr.take().expect("stderr");
-    let sink = logs.clone();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = stderr.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    });
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    stdout.read_line(&mut line).expect("read listening line");
-    let base = line
-        .trim()
-        .strip_prefix("portcullis listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}; logs: {}", logs.lock().unwrap()))
-        .to_owned();
-    std::thread::spawn(move || {
-        let mut rest = String::new();
-        let _ = stdout.read_to_string(&mut rest);
-    });
-    Server { child: Some(child), base, db_url: db_url.to_owned(), dir, logs }
+/// Start another `portcullis serve` on `other`'s database (a second node on the same SQLite
+/// file or PostgreSQL database), with extra `serve` flags and environment variables.
+pub fn start_on(other: &Server, args: &[&str], envs: &[(&str, &str)]) -> Server {
+    Server::start_on(Arc::clone(&other.db), args, envs)
 }
 
 /// One HTTP response, read whole.
