@@ -29,6 +29,9 @@ pub enum Verifier {
     /// In another process, through `/introspect` (with a small bounded cache).
     #[cfg(feature = "introspection")]
     Remote(Arc<crate::introspection::IntrospectionClient>),
+    /// In another process, JWT access tokens only, with the issuer's published keys.
+    #[cfg(feature = "jwks")]
+    Jwks(Arc<crate::jwks::JwksVerifier>),
 }
 
 impl Verifier {
@@ -37,6 +40,8 @@ impl Verifier {
             Self::Local(server) => server.verify_bearer(token).await,
             #[cfg(feature = "introspection")]
             Self::Remote(client) => client.verify(token).await,
+            #[cfg(feature = "jwks")]
+            Self::Jwks(v) => v.verify(token).await,
         }
     }
 }
@@ -76,6 +81,13 @@ impl BearerLayer {
     #[cfg(feature = "introspection")]
     pub fn remote(client: crate::introspection::IntrospectionClient) -> Self {
         Self::with_verifier(Verifier::Remote(Arc::new(client)))
+    }
+
+    /// Verify JWT access tokens with the issuer's JWKS (no call per request; revocation is
+    /// not seen until the token expires).
+    #[cfg(feature = "jwks")]
+    pub fn jwks(verifier: crate::jwks::JwksVerifier) -> Self {
+        Self::with_verifier(Verifier::Jwks(Arc::new(verifier)))
     }
 
     /// Verify tokens with a [`Verifier`].
@@ -161,7 +173,7 @@ where
         let settings = self.settings.clone();
         Box::pin(async move {
             let s = &settings;
-            let (req, token) = match extract(req, s.allow_query).await {
+            let (req, token) = match extract(req, s.allow_query, s.allow_query).await {
                 Ok(found) => found,
                 Err(e) => return Ok(refuse(s, Some(&e), None)),
             };
@@ -205,11 +217,13 @@ fn invalid_request(d: &'static str) -> OAuthError {
     OAuthError::invalid_request(d)
 }
 
-/// Find the token. RFC 6750 §2: "Clients MUST NOT use more than one method to transmit the
-/// token in each request", so two methods are `invalid_request`.
-async fn extract(
+/// Find the token: the header always; the query (§2.3) and a form body (§2.2) when allowed.
+/// RFC 6750 §2: "Clients MUST NOT use more than one method to transmit the token in each
+/// request", so two methods are `invalid_request`; so is a token in a place not allowed.
+pub(crate) async fn extract(
     req: Request<Body>,
     allow_query: bool,
+    allow_body: bool,
 ) -> Result<(Request<Body>, Option<String>), OAuthError> {
     let mut found: Vec<String> = Vec::new();
     let mut headers = req.headers().get_all(AUTHORIZATION).iter();
@@ -239,7 +253,7 @@ async fn extract(
         && req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
             v.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/x-www-form-urlencoded")
         });
-    let req = if allow_query && is_form {
+    let req = if allow_body && is_form {
         let (parts, body) = req.into_parts();
         let bytes = axum::body::to_bytes(body, crate::MAX_FORM_BYTES)
             .await

@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::model::key::SigningAlg;
+
 /// Policy and lifetimes for an [`crate::OAuthServer`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -20,6 +22,11 @@ pub struct Config {
     /// Per `grant_type`: whether a confidential client must authenticate with its secret.
     /// Grants not listed require it (node-oauth2-server's `requireClientAuthentication`).
     pub require_client_authentication: BTreeMap<String, bool>,
+    /// ID token lifetime in seconds (OIDC Core §2 `exp`). Default 3600.
+    pub id_token_lifetime: i64,
+    /// The algorithm new signing keys use. Default RS256, which OIDC requires every provider
+    /// to support (OIDC Core §15.1; Discovery `id_token_signing_alg_values_supported`).
+    pub signing_alg: SigningAlg,
 }
 
 impl Default for Config {
@@ -32,6 +39,8 @@ impl Default for Config {
             always_issue_new_refresh_token: true,
             allow_extended_token_attributes: false,
             require_client_authentication: BTreeMap::new(),
+            id_token_lifetime: 3600,
+            signing_alg: SigningAlg::RS256,
         }
     }
 }
@@ -53,6 +62,7 @@ impl Config {
             ("access_token_lifetime", self.access_token_lifetime),
             ("refresh_token_lifetime", self.refresh_token_lifetime),
             ("authorization_code_lifetime", self.authorization_code_lifetime),
+            ("id_token_lifetime", self.id_token_lifetime),
         ] {
             if v <= 0 {
                 return Err(format!("{name} must be a positive number of seconds"));

@@ -32,6 +32,16 @@ pub struct Settings {
     pub require_client_authentication: BTreeMap<String, bool>,
     /// Seconds between purges of expired codes and tokens.
     pub purge_interval: u64,
+    /// ID token lifetime, seconds.
+    pub id_token_lifetime: i64,
+    /// Algorithm of new signing keys: RS256 (default, required by OpenID Connect), ES256 or
+    /// EdDSA. Changing it rotates the signing key at the next start.
+    pub signing_alg: String,
+    /// 32 random bytes in base64 (`openssl rand -base64 32`) that seal the private signing
+    /// keys in the database (AES-256-GCM). Empty: stored unencrypted.
+    pub key_encryption_key: String,
+    /// Seconds between scheduled signing key rotations; 0 turns them off.
+    pub key_rotation_interval: u64,
     /// Log filter (tracing `EnvFilter` syntax).
     pub log: String,
 }
@@ -50,6 +60,10 @@ impl Default for Settings {
             allow_extended_token_attributes: core.allow_extended_token_attributes,
             require_client_authentication: BTreeMap::new(),
             purge_interval: 300,
+            id_token_lifetime: core.id_token_lifetime,
+            signing_alg: core.signing_alg.as_str().into(),
+            key_encryption_key: String::new(),
+            key_rotation_interval: 0,
             log: "info".into(),
         }
     }
@@ -67,6 +81,10 @@ pub const KEYS: &[&str] = &[
     "allow_extended_token_attributes",
     "require_client_authentication",
     "purge_interval",
+    "id_token_lifetime",
+    "signing_alg",
+    "key_encryption_key",
+    "key_rotation_interval",
     "log",
 ];
 
@@ -142,8 +160,11 @@ impl Settings {
     }
 
     /// The core configuration these settings describe.
-    pub fn core_config(&self) -> portcullis_core::Config {
-        portcullis_core::Config {
+    pub fn core_config(&self) -> Result<portcullis_core::Config, String> {
+        let signing_alg = portcullis_core::SigningAlg::parse(&self.signing_alg).ok_or_else(|| {
+            format!("signing_alg: expected RS256, ES256 or EdDSA, got {:?}", self.signing_alg)
+        })?;
+        Ok(portcullis_core::Config {
             issuer: self.issuer.clone(),
             access_token_lifetime: self.access_token_lifetime,
             refresh_token_lifetime: self.refresh_token_lifetime,
@@ -151,7 +172,42 @@ impl Settings {
             always_issue_new_refresh_token: self.always_issue_new_refresh_token,
             allow_extended_token_attributes: self.allow_extended_token_attributes,
             require_client_authentication: self.require_client_authentication.clone(),
+            id_token_lifetime: self.id_token_lifetime,
+            signing_alg,
+        })
+    }
+
+    /// The key that seals private signing keys, when one is set.
+    pub fn key_encryption_key(&self) -> Result<Option<portcullis_core::KeyEncryptionKey>, String> {
+        if self.key_encryption_key.is_empty() {
+            return Ok(None);
         }
+        portcullis_core::KeyEncryptionKey::parse(&self.key_encryption_key).map(Some)
+    }
+
+    /// A server over `store` for these settings (management commands use it too, for keys).
+    pub fn build_server(
+        &self,
+        store: std::sync::Arc<dyn portcullis_core::Store>,
+    ) -> Result<portcullis_core::OAuthServer, String> {
+        let mut config = self.core_config()?;
+        if config.issuer.is_empty() {
+            config.issuer = format!("http://{}", self.listen);
+        }
+        let mut builder = portcullis_core::Builder::new(config).store(store);
+        if let Some(kek) = self.key_encryption_key()? {
+            builder = builder.key_encryption_key(kek);
+        }
+        builder.build().map_err(|e| e.to_string())
+    }
+
+    /// The settings as `config show` prints them: secrets masked.
+    pub fn redacted(&self) -> Settings {
+        let mut s = self.clone();
+        if !s.key_encryption_key.is_empty() {
+            s.key_encryption_key = "********".into();
+        }
+        s
     }
 
     /// Every key with its default, as a commented TOML file.

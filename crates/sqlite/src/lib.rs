@@ -10,6 +10,7 @@
 //! | `AuthorizationStore` | `authorization.rs` |
 //! | `TokenStore` | `token.rs` |
 //! | `AccountStore` | `account.rs` |
+//! | `KeyStore` | `key.rs` |
 //! | `Store` (`ping`, `purge_expired`) | this file |
 //!
 //! The schema lives in `migrations/` and is embedded in the binary. Tokens and codes are kept
@@ -21,6 +22,7 @@
 mod account;
 mod authorization;
 mod client;
+mod key;
 mod scope;
 mod token;
 
@@ -191,6 +193,16 @@ impl Store for SqliteStore {
                 .map_err(db_err)?
                 .rows_affected();
         }
+        deleted += sqlx::query(
+            "DELETE FROM signing_keys WHERE rowid IN (SELECT rowid FROM signing_keys \
+             WHERE expires_at <= ?1 ORDER BY expires_at LIMIT ?2)",
+        )
+        .bind(now)
+        .bind(i64::from(limit))
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
         tx.commit().await.map_err(db_err)?;
         Ok(deleted)
     }

@@ -7,11 +7,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use portcullis_core::model::account::Account;
 use portcullis_core::model::authorization::AuthorizationCode;
 use portcullis_core::model::client::Client;
+use portcullis_core::model::key::SigningKeyRecord;
 use portcullis_core::model::scope::ScopeDef;
 use portcullis_core::model::token::{AccessTokenRecord, RefreshTokenRecord, Take};
 use portcullis_core::store::{
-    AccountStore, AuthorizationStore, ClientStore, ScopeStore, Store, StoreError, StoreResult, TokenFilter,
-    TokenStore, TokenSummary,
+    AccountStore, AuthorizationStore, ClientStore, KeyStore, ScopeStore, Store, StoreError, StoreResult,
+    TokenFilter, TokenStore, TokenSummary,
 };
 use portcullis_core::UnixTime;
 
@@ -31,6 +32,7 @@ struct State {
     access: HashMap<String, AccessRow>,
     refresh: HashMap<String, RefreshRow>,
     accounts: HashMap<String, Account>,
+    keys: Vec<SigningKeyRecord>,
 }
 
 #[derive(Debug)]
@@ -429,6 +431,49 @@ impl AccountStore for MemoryStore {
 }
 
 #[async_trait::async_trait]
+impl KeyStore for MemoryStore {
+    async fn list_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
+        let mut v = self.state()?.keys.clone();
+        v.sort_by_key(|k| (k.not_before, k.created_at));
+        Ok(v)
+    }
+
+    async fn create_first_key(&self, key: &SigningKeyRecord, now: UnixTime) -> StoreResult<bool> {
+        let mut s = self.state()?;
+        if s.keys.iter().any(|k| k.verifies_at(now)) {
+            return Ok(false);
+        }
+        if s.keys.iter().any(|k| k.kid == key.kid) {
+            return Err(StoreError::Conflict(format!("key {}", key.kid)));
+        }
+        s.keys.push(key.clone());
+        Ok(true)
+    }
+
+    async fn rotate_key(&self, key: &SigningKeyRecord, retention: i64) -> StoreResult<()> {
+        let mut s = self.state()?;
+        if s.keys.iter().any(|k| k.kid == key.kid) {
+            return Err(StoreError::Conflict(format!("key {}", key.kid)));
+        }
+        for k in s.keys.iter_mut().filter(|k| k.retire_at.is_none()) {
+            k.retire_at = Some(key.not_before);
+            k.expires_at =
+                Some(k.expires_at.map_or(key.not_before + retention, |e| e.min(key.not_before + retention)));
+        }
+        s.keys.push(key.clone());
+        Ok(())
+    }
+
+    async fn retire_key(&self, kid: &str, retire_at: UnixTime, expires_at: UnixTime) -> StoreResult<bool> {
+        let mut s = self.state()?;
+        let Some(k) = s.keys.iter_mut().find(|k| k.kid == kid) else { return Ok(false) };
+        k.retire_at = Some(k.retire_at.map_or(retire_at, |r| r.min(retire_at)));
+        k.expires_at = Some(k.expires_at.map_or(expires_at, |e| e.min(expires_at)));
+        Ok(true)
+    }
+}
+
+#[async_trait::async_trait]
 impl Store for MemoryStore {
     async fn ping(&self) -> StoreResult<()> {
         self.state().map(|_| ())
@@ -448,7 +493,15 @@ impl Store for MemoryStore {
         let mut n = purge(&mut s.codes, |r| r.code.expires_at <= now, limit);
         n += purge(&mut s.access, |r| r.rec.expires_at <= now, limit);
         n += purge(&mut s.refresh, |r| r.rec.expires_at <= now, limit);
-        Ok(n)
+        let expired: Vec<String> = s
+            .keys
+            .iter()
+            .filter(|k| k.expires_at.is_some_and(|e| e <= now))
+            .map(|k| k.kid.clone())
+            .take(limit)
+            .collect();
+        s.keys.retain(|k| !expired.contains(&k.kid));
+        Ok(n + expired.len() as u64)
     }
 }
 

@@ -1,6 +1,8 @@
 //! One file per endpoint.
 
 pub mod introspect;
+pub mod metadata;
 pub mod reply;
 pub mod revoke;
 pub mod token;
+pub mod userinfo;

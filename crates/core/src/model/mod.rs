@@ -3,6 +3,7 @@
 pub mod account;
 pub mod authorization;
 pub mod client;
+pub mod key;
 pub mod scope;
 pub mod secret;
 pub mod token;

@@ -6,12 +6,14 @@
 mod account;
 mod authorization;
 mod client;
+mod key;
 mod scope;
 mod token;
 
 pub use account::AccountStore;
 pub use authorization::AuthorizationStore;
 pub use client::ClientStore;
+pub use key::KeyStore;
 pub use scope::ScopeStore;
 pub use token::{TokenFilter, TokenStore, TokenSummary};
 
@@ -38,11 +40,12 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// Everything the server persists.
 #[async_trait::async_trait]
 pub trait Store:
-    ClientStore + ScopeStore + AuthorizationStore + TokenStore + AccountStore + Send + Sync + 'static
+    ClientStore + ScopeStore + AuthorizationStore + TokenStore + AccountStore + KeyStore + Send + Sync + 'static
 {
     /// Whether the backend answers (for `/health/ready`).
     async fn ping(&self) -> StoreResult<()>;
 
-    /// Delete expired codes and tokens, at most `limit` rows per table; returns rows deleted.
+    /// Delete expired codes, tokens and signing keys (`expires_at <= now`), at most `limit`
+    /// rows per table; returns rows deleted.
     async fn purge_expired(&self, now: crate::UnixTime, limit: u32) -> StoreResult<u64>;
 }

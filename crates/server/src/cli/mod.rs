@@ -7,6 +7,7 @@
 //! nothing else ever shows a secret, a hash of a password, or a token.
 
 mod client;
+mod keys;
 mod scope;
 mod token;
 mod user;
@@ -23,6 +24,8 @@ pub struct Ctx {
     pub store: Arc<dyn Store>,
     /// Print JSON.
     pub json: bool,
+    /// The effective settings (for commands that need the server's configuration).
+    pub settings: crate::settings::Settings,
 }
 
 impl Ctx {
@@ -43,7 +46,7 @@ pub enum Manage {
     /// User accounts (resource owners).
     User {
         #[command(subcommand)]
-        command: user::UserCommand,
+        command: Box<user::UserCommand>,
     },
     /// Registered scopes (RFC 6749 §3.3).
     Scope {
@@ -55,15 +58,21 @@ pub enum Manage {
         #[command(subcommand)]
         command: token::TokenCommand,
     },
+    /// Signing keys for ID tokens and JWT access tokens (published at /jwks.json).
+    Keys {
+        #[command(subcommand)]
+        command: keys::KeysCommand,
+    },
 }
 
 /// Run a management command.
 pub async fn run(command: Manage, ctx: Ctx) -> Result<(), String> {
     match command {
         Manage::Client { command } => client::run(command, &ctx).await,
-        Manage::User { command } => user::run(command, &ctx).await,
+        Manage::User { command } => user::run(*command, &ctx).await,
         Manage::Scope { command } => scope::run(command, &ctx).await,
         Manage::Token { command } => token::run(command, &ctx).await,
+        Manage::Keys { command } => keys::run(command, &ctx).await,
     }
 }
 
