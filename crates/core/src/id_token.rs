@@ -67,6 +67,26 @@ impl IdTokenClaims<'_> {
     }
 }
 
+impl crate::server::OAuthServer {
+    /// Verify an ID token this server issued, as a relying party would (OIDC Core §3.1.3.7):
+    /// signature by a published key, `typ`, `iss`, `exp`, `aud` containing `client_id`, and,
+    /// when `nonce` is given, an equal `nonce` claim (§3.1.3.7 item 11).
+    pub async fn verify_id_token(
+        &self,
+        token: &str,
+        client_id: &str,
+        nonce: Option<&str>,
+    ) -> Result<Map<String, Value>, crate::OAuthError> {
+        let claims = self.verify_own_jwt(token, ID_TOKEN_TYP, Some(client_id)).await?;
+        if let Some(expected) = nonce {
+            if claims.get("nonce").and_then(Value::as_str) != Some(expected) {
+                return Err(crate::signing::JwtError::Claims("nonce").into_oauth());
+            }
+        }
+        Ok(claims)
+    }
+}
+
 /// OIDC Core §5.4: the standard claims each scope asks for.
 pub const SCOPE_CLAIMS: &[(&str, &[&str])] = &[
     (
