@@ -22,6 +22,19 @@ pub struct Config {
     /// Per `grant_type`: whether a confidential client must authenticate with its secret.
     /// Grants not listed require it (node-oauth2-server's `requireClientAuthentication`).
     pub require_client_authentication: BTreeMap<String, bool>,
+    /// Require PKCE (RFC 7636) from every client, not only public ones. Default false.
+    pub require_pkce: bool,
+    /// Accept `code_challenge_method=plain`. Default false: S256 only (RFC 9700 §2.1.1).
+    pub allow_plain_pkce: bool,
+    /// Allow `response_type=token` (implicit grant) for clients that have the `implicit`
+    /// grant type. Default false (RFC 9700 §2.1.2: SHOULD NOT be used).
+    pub allow_implicit_grant: bool,
+    /// Accept authorization requests without `state` (node-oauth2-server's `allowEmptyState`).
+    /// Default false.
+    pub allow_empty_state: bool,
+    /// How long a pending authorization request waits for login and consent, seconds.
+    /// Default 600.
+    pub interaction_lifetime: i64,
     /// ID token lifetime in seconds (OIDC Core §2 `exp`). Default 3600.
     pub id_token_lifetime: i64,
     /// The algorithm new signing keys use. Default RS256, which OIDC requires every provider
@@ -39,6 +52,11 @@ impl Default for Config {
             always_issue_new_refresh_token: true,
             allow_extended_token_attributes: false,
             require_client_authentication: BTreeMap::new(),
+            require_pkce: false,
+            allow_plain_pkce: false,
+            allow_implicit_grant: false,
+            allow_empty_state: false,
+            interaction_lifetime: 600,
             id_token_lifetime: 3600,
             signing_alg: SigningAlg::RS256,
         }
@@ -62,6 +80,7 @@ impl Config {
             ("access_token_lifetime", self.access_token_lifetime),
             ("refresh_token_lifetime", self.refresh_token_lifetime),
             ("authorization_code_lifetime", self.authorization_code_lifetime),
+            ("interaction_lifetime", self.interaction_lifetime),
             ("id_token_lifetime", self.id_token_lifetime),
         ] {
             if v <= 0 {

@@ -7,6 +7,7 @@
 //! | RFC | module |
 //! |---|---|
 //! | RFC 6749 §2.3 client authentication | [`client_auth`] |
+//! | RFC 6749 §3.1, §4.1.1–4.1.2, RFC 9207 authorization endpoint | [`endpoint::authorize`] |
 //! | RFC 6749 §3.2, §5 token endpoint | [`endpoint::token`], [`wire`] |
 //! | RFC 6749 §3.3 scope | [`model::scope`] |
 //! | RFC 6749 §4.1.3 authorization code | [`grant::authorization_code`] |
@@ -44,6 +45,9 @@ pub mod wire;
 pub use bearer::TokenInfo;
 pub use clock::{Clock, SystemClock, UnixTime};
 pub use config::Config;
+pub use endpoint::authorize::{
+    Authentication, AuthorizeOutcome, ConsentDecision, Interaction, InteractionKind,
+};
 pub use endpoint::introspect::Introspection;
 pub use endpoint::reply::Reply;
 pub use endpoint::revoke::Revoked;
@@ -51,11 +55,13 @@ pub use endpoint::token::{TokenReply, TokenRequest};
 pub use error::{ErrorCode, OAuthError};
 pub use grant::{GrantContext, Issue, TokenGrant};
 pub use model::account::Account;
-pub use model::authorization::AuthorizationCode;
+pub use model::authorization::{AuthorizationCode, PendingAuthorization, ResponseType};
 pub use model::client::{AccessTokenFormat, AuthMethod, Client};
+pub use model::consent::Consent;
 pub use model::key::{SigningAlg, SigningKeyRecord};
 pub use model::scope::{ScopeDef, ScopeSet};
 pub use model::secret::{SecretHash, SecretString};
+pub use model::session::Session;
 pub use model::token::{AccessTokenRecord, RefreshTokenRecord, Take};
 pub use params::Params;
 pub use server::{BuildError, Builder, NewAuthorizationCode, OAuthServer, TokenResponse};

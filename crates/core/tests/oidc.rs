@@ -11,7 +11,7 @@ use base64::Engine;
 use portcullis_core::id_token::at_hash;
 use portcullis_core::model::secret::hash_token;
 use portcullis_core::signing::generate_key;
-use portcullis_core::store::{AccountStore, KeyStore, ScopeStore, TokenStore};
+use portcullis_core::store::{AccountStore, KeyStore, TokenStore};
 use portcullis_core::{
     Builder, Config, ErrorCode, KeyEncryptionKey, NewAuthorizationCode, OAuthServer, Params, ScopeSet,
     SigningAlg, Store, TokenRequest,
@@ -582,14 +582,7 @@ async fn metadata_is_generated_from_the_issuer_and_what_is_enabled() {
         issuer: "https://login.example.com/tenant".into(),
         ..Config::default()
     });
-    f.store
-        .create_scope(&portcullis_core::ScopeDef {
-            name: "notes:read".into(),
-            description: String::new(),
-            is_default: false,
-        })
-        .await
-        .unwrap();
+    f.add_scope("notes:read", false).await;
     let m = f.server.metadata().await.unwrap();
     let base = "https://login.example.com/tenant";
     assert_eq!(m["issuer"], base);
@@ -619,4 +612,10 @@ async fn metadata_is_generated_from_the_issuer_and_what_is_enabled() {
     );
     assert!(m["claims_supported"].as_array().unwrap().contains(&json!("email")));
     assert_eq!(m["request_uri_parameter_supported"], false);
+
+    let f = Fixture::with_config(Config { allow_plain_pkce: true, allow_implicit_grant: true, ..config() });
+    let m = f.server.metadata().await.unwrap();
+    assert_eq!(m["code_challenge_methods_supported"], json!(["S256", "plain"]));
+    assert_eq!(m["response_types_supported"], json!(["code", "token"]));
+    assert_eq!(m["response_modes_supported"], json!(["query", "fragment"]));
 }

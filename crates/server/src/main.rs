@@ -1,6 +1,7 @@
 //! `portcullis`: the ready-to-run authorization server and its management CLI.
 
 mod cli;
+mod pages;
 mod serve;
 mod settings;
 mod store;

@@ -14,18 +14,22 @@ use portcullis_core::wire::PUBLIC_MAX_AGE;
 use portcullis_core::OAuthServer;
 use tokio::net::TcpListener;
 
+use crate::pages::{PageSettings, PagesState};
 use crate::settings::Settings;
 
 /// Rows per table per purge run: bounded so a purge never holds the write lock for long.
 const PURGE_BATCH: u32 = 1000;
 
 /// The whole HTTP application for a server.
-pub fn app(server: OAuthServer) -> Router {
+pub fn app(server: OAuthServer, pages: PagesState) -> Router {
     let health = Router::new()
         .route("/health/alive", get(alive))
         .route("/health/ready", get(ready))
         .with_state(server.clone());
-    portcullis_axum::router(server).merge(health).layer(middleware::from_fn(log_request))
+    portcullis_axum::router(server)
+        .merge(health)
+        .merge(crate::pages::router(pages))
+        .layer(middleware::from_fn(log_request))
 }
 
 async fn alive() -> impl IntoResponse {
@@ -81,6 +85,16 @@ pub async fn run(mut settings: Settings) -> Result<(), String> {
         .ensure_signing_key()
         .await
         .map_err(|e| format!("signing keys: {e} ({})", e.cause.as_deref().unwrap_or("")))?;
+    let pages = PagesState::new(
+        server.clone(),
+        PageSettings {
+            product_name: settings.product_name.clone(),
+            logo_url: settings.logo_url.clone(),
+            session_lifetime: settings.session_lifetime,
+            login_max_failures: settings.login_max_failures,
+            login_lockout: settings.login_lockout,
+        },
+    )?;
     tracing::info!(%addr, issuer = %settings.issuer, database = %redact_url(&settings.database_url), "portcullis listening");
     // Tests and scripts read this line to learn the port when listening on port 0.
     println!("portcullis listening on http://{addr}");
@@ -88,7 +102,8 @@ pub async fn run(mut settings: Settings) -> Result<(), String> {
     if settings.key_rotation_interval > 0 {
         tokio::spawn(rotation_loop(server.clone(), settings.key_rotation_interval));
     }
-    axum::serve(listener, app(server))
+    let service = app(server, pages).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|e| e.to_string())?;
@@ -169,6 +184,36 @@ async fn shutdown_signal() {
 
 #[cfg(test)]
 mod tests {
+    use tower::ServiceExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn ready_only_while_the_store_answers() {
+        let f = portcullis_testkit::Fixture::new();
+        let settings = PageSettings {
+            product_name: "P".into(),
+            logo_url: String::new(),
+            session_lifetime: 60,
+            login_max_failures: 5,
+            login_lockout: 60,
+        };
+        let app = app(f.server.clone(), PagesState::new(f.server.clone(), settings).unwrap());
+        let get = |path: &str| axum::http::Request::get(path).body(axum::body::Body::empty()).unwrap();
+        let status =
+            |app: Router, path: &'static str| async move { app.oneshot(get(path)).await.unwrap().status() };
+        assert_eq!(status(app.clone(), "/health/ready").await, StatusCode::OK);
+        f.store.set_unavailable(true);
+        assert_eq!(status(app.clone(), "/health/ready").await, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            status(app.clone(), "/health/alive").await,
+            StatusCode::OK,
+            "alive does not depend on the store"
+        );
+        f.store.set_unavailable(false);
+        assert_eq!(status(app, "/health/ready").await, StatusCode::OK);
+    }
+
     #[test]
     fn database_password_is_redacted() {
         assert_eq!(super::redact_url("postgres://u:pw@h/db"), "postgres://***@h/db");

@@ -30,6 +30,26 @@ pub struct Settings {
     /// Per grant type, whether confidential clients must send their secret
     /// (`PORTCULLIS_REQUIRE_CLIENT_AUTHENTICATION="password=false"`).
     pub require_client_authentication: BTreeMap<String, bool>,
+    /// Require PKCE from every client (public clients always need it).
+    pub require_pkce: bool,
+    /// Accept `code_challenge_method=plain` (off: S256 only).
+    pub allow_plain_pkce: bool,
+    /// Allow the implicit grant (`response_type=token`) for clients that have it.
+    pub allow_implicit_grant: bool,
+    /// Accept authorization requests without `state`.
+    pub allow_empty_state: bool,
+    /// How long a pending authorization request waits for login and consent, seconds.
+    pub interaction_lifetime: i64,
+    /// Login session lifetime, seconds.
+    pub session_lifetime: i64,
+    /// Failed logins per account or per address before sign-in is refused for a while.
+    pub login_max_failures: u32,
+    /// How long the refusal lasts (counted from the first failure), seconds.
+    pub login_lockout: u64,
+    /// Product name on the login and consent pages.
+    pub product_name: String,
+    /// Logo image URL on the pages (empty: none).
+    pub logo_url: String,
     /// Seconds between purges of expired codes and tokens.
     pub purge_interval: u64,
     /// ID token lifetime, seconds.
@@ -59,6 +79,16 @@ impl Default for Settings {
             always_issue_new_refresh_token: core.always_issue_new_refresh_token,
             allow_extended_token_attributes: core.allow_extended_token_attributes,
             require_client_authentication: BTreeMap::new(),
+            require_pkce: core.require_pkce,
+            allow_plain_pkce: core.allow_plain_pkce,
+            allow_implicit_grant: core.allow_implicit_grant,
+            allow_empty_state: core.allow_empty_state,
+            interaction_lifetime: core.interaction_lifetime,
+            session_lifetime: 86_400,
+            login_max_failures: 5,
+            login_lockout: 900,
+            product_name: "Portcullis".into(),
+            logo_url: String::new(),
             purge_interval: 300,
             id_token_lifetime: core.id_token_lifetime,
             signing_alg: core.signing_alg.as_str().into(),
@@ -80,6 +110,16 @@ pub const KEYS: &[&str] = &[
     "always_issue_new_refresh_token",
     "allow_extended_token_attributes",
     "require_client_authentication",
+    "require_pkce",
+    "allow_plain_pkce",
+    "allow_implicit_grant",
+    "allow_empty_state",
+    "interaction_lifetime",
+    "session_lifetime",
+    "login_max_failures",
+    "login_lockout",
+    "product_name",
+    "logo_url",
     "purge_interval",
     "id_token_lifetime",
     "signing_alg",
@@ -172,6 +212,11 @@ impl Settings {
             always_issue_new_refresh_token: self.always_issue_new_refresh_token,
             allow_extended_token_attributes: self.allow_extended_token_attributes,
             require_client_authentication: self.require_client_authentication.clone(),
+            require_pkce: self.require_pkce,
+            allow_plain_pkce: self.allow_plain_pkce,
+            allow_implicit_grant: self.allow_implicit_grant,
+            allow_empty_state: self.allow_empty_state,
+            interaction_lifetime: self.interaction_lifetime,
             id_token_lifetime: self.id_token_lifetime,
             signing_alg,
         })

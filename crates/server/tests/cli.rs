@@ -668,16 +668,27 @@ fn scope_create_list_update_delete() {
     let s = db.json(&["scope", "create", "notes:read", "--description", "Read your notes", "--default"]);
     assert_eq!(
         s,
-        serde_json::json!({"name": "notes:read", "description": "Read your notes", "default": true})
+        serde_json::json!({"name": "notes:read", "description": "Read your notes", "default": true, "translations": {}})
     );
+    let t = db.json(&["scope", "update", "notes:read", "--translation", "de=Deine Notizen lesen"]);
+    assert_eq!(t["translations"], serde_json::json!({"de": "Deine Notizen lesen"}));
+    let t = db.json(&["scope", "update", "notes:read", "--translation", "de="]);
+    assert_eq!(t["translations"], serde_json::json!({}));
+    assert_ne!(db.run(&["scope", "update", "notes:read", "--translation", "not a tag=x"], None).code, 0);
     let s = db.json(&["scope", "create", "admin"]);
-    assert_eq!(s, serde_json::json!({"name": "admin", "description": "", "default": false}));
+    assert_eq!(
+        s,
+        serde_json::json!({"name": "admin", "description": "", "default": false, "translations": {}})
+    );
 
     let list = db.json(&["scope", "list"]);
     assert_eq!(names(&list, "name"), ["admin", "notes:read"]);
 
     let u = db.json(&["scope", "update", "notes:read", "--no-default", "--description", "Read notes"]);
-    assert_eq!(u, serde_json::json!({"name": "notes:read", "description": "Read notes", "default": false}));
+    assert_eq!(
+        u,
+        serde_json::json!({"name": "notes:read", "description": "Read notes", "default": false, "translations": {}})
+    );
     let u = db.json(&["scope", "update", "admin", "--default"]);
     assert_eq!(u["default"], true);
     assert_eq!(db.json(&["scope", "list"])[0], u);

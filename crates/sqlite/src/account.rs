@@ -91,6 +91,8 @@ impl AccountStore for SqliteStore {
             "UPDATE access_tokens SET revoked = 1 WHERE subject = ?1 AND revoked = 0",
             "UPDATE refresh_tokens SET revoked = 1 WHERE subject = ?1 AND revoked = 0",
             "DELETE FROM authorization_codes WHERE subject = ?1",
+            "DELETE FROM consents WHERE subject = ?1",
+            "DELETE FROM sessions WHERE subject = ?1",
         ] {
             sqlx::query(sql).bind(id).execute(&mut *tx).await.map_err(db_err)?;
         }

@@ -2,10 +2,14 @@
 
 use portcullis_core::pkce::CodeChallengeMethod;
 use portcullis_core::store::{AuthorizationStore, StoreError, StoreResult};
-use portcullis_core::{AuthorizationCode, ScopeSet, Take, UnixTime};
+use portcullis_core::{AuthorizationCode, PendingAuthorization, ScopeSet, Take, UnixTime};
 use sqlx::sqlite::SqliteRow;
 
 use crate::{col, conflict_err, db_err, SqliteStore};
+
+fn pending_from_row(row: &SqliteRow) -> StoreResult<PendingAuthorization> {
+    crate::json_col(row, "request")
+}
 
 fn code_from_row(row: &SqliteRow) -> StoreResult<AuthorizationCode> {
     let code_challenge_method = match col::<Option<String>>(row, "code_challenge_method")? {
@@ -89,5 +93,45 @@ impl AuthorizationStore for SqliteStore {
             Some(row) => Ok(Take::Replayed { family: col(&row, "family")? }),
             None => Ok(Take::Unknown),
         }
+    }
+
+    async fn create_pending(&self, pending: &PendingAuthorization) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO pending_authorizations (id_hash, client_id, request, created_at, expires_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .bind(&pending.id_hash)
+        .bind(&pending.client_id)
+        .bind(crate::to_json(pending)?)
+        .bind(pending.created_at)
+        .bind(pending.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(conflict_err("a pending authorization with this id already exists"))?;
+        Ok(())
+    }
+
+    async fn get_pending(&self, id_hash: &str, now: UnixTime) -> StoreResult<Option<PendingAuthorization>> {
+        let row =
+            sqlx::query("SELECT request FROM pending_authorizations WHERE id_hash = ?1 AND expires_at > ?2")
+                .bind(id_hash)
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+        row.as_ref().map(pending_from_row).transpose()
+    }
+
+    async fn take_pending(&self, id_hash: &str, now: UnixTime) -> StoreResult<Option<PendingAuthorization>> {
+        // One DELETE … RETURNING: of two concurrent takes exactly one gets the row.
+        let rows = sqlx::query(
+            "DELETE FROM pending_authorizations WHERE id_hash = ?1 AND expires_at > ?2 RETURNING request",
+        )
+        .bind(id_hash)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.first().map(pending_from_row).transpose()
     }
 }

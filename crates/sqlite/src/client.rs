@@ -122,6 +122,8 @@ impl ClientStore for SqliteStore {
             "DELETE FROM authorization_codes WHERE client_id = ?1",
             "DELETE FROM access_tokens WHERE client_id = ?1",
             "DELETE FROM refresh_tokens WHERE client_id = ?1",
+            "DELETE FROM consents WHERE client_id = ?1",
+            "DELETE FROM pending_authorizations WHERE client_id = ?1",
         ] {
             sqlx::query(sql).bind(id).execute(&mut *tx).await.map_err(db_err)?;
         }

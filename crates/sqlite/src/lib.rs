@@ -22,8 +22,10 @@
 mod account;
 mod authorization;
 mod client;
+mod consent;
 mod key;
 mod scope;
+mod session;
 mod token;
 
 use std::str::FromStr;
@@ -179,7 +181,9 @@ impl Store for SqliteStore {
     async fn purge_expired(&self, now: UnixTime, limit: u32) -> StoreResult<u64> {
         let mut tx = self.write_tx().await?;
         let mut deleted = 0;
-        for table in ["authorization_codes", "access_tokens", "refresh_tokens"] {
+        for table in
+            ["authorization_codes", "access_tokens", "refresh_tokens", "pending_authorizations", "sessions"]
+        {
             // Expired means `expires_at <= now`: the takes accept only `expires_at > now`.
             let sql = format!(
                 "DELETE FROM {table} WHERE rowid IN \

@@ -4,13 +4,14 @@ use portcullis_core::store::{ScopeStore, StoreError, StoreResult};
 use portcullis_core::ScopeDef;
 use sqlx::sqlite::SqliteRow;
 
-use crate::{col, conflict_err, db_err, SqliteStore};
+use crate::{col, conflict_err, db_err, json_col, to_json, SqliteStore};
 
 fn scope_from_row(row: &SqliteRow) -> StoreResult<ScopeDef> {
     Ok(ScopeDef {
         name: col(row, "name")?,
         description: col(row, "description")?,
         is_default: col(row, "is_default")?,
+        translations: json_col(row, "translations")?,
     })
 }
 
@@ -32,24 +33,30 @@ impl ScopeStore for SqliteStore {
     }
 
     async fn create_scope(&self, scope: &ScopeDef) -> StoreResult<()> {
-        sqlx::query("INSERT INTO scopes (name, description, is_default) VALUES (?1, ?2, ?3)")
-            .bind(&scope.name)
-            .bind(&scope.description)
-            .bind(scope.is_default)
-            .execute(&self.pool)
-            .await
-            .map_err(conflict_err("a scope with this name already exists"))?;
+        sqlx::query(
+            "INSERT INTO scopes (name, description, is_default, translations) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .bind(&scope.name)
+        .bind(&scope.description)
+        .bind(scope.is_default)
+        .bind(to_json(&scope.translations)?)
+        .execute(&self.pool)
+        .await
+        .map_err(conflict_err("a scope with this name already exists"))?;
         Ok(())
     }
 
     async fn update_scope(&self, scope: &ScopeDef) -> StoreResult<()> {
-        let done = sqlx::query("UPDATE scopes SET description = ?2, is_default = ?3 WHERE name = ?1")
-            .bind(&scope.name)
-            .bind(&scope.description)
-            .bind(scope.is_default)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let done = sqlx::query(
+            "UPDATE scopes SET description = ?2, is_default = ?3, translations = ?4 WHERE name = ?1",
+        )
+        .bind(&scope.name)
+        .bind(&scope.description)
+        .bind(scope.is_default)
+        .bind(to_json(&scope.translations)?)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }

@@ -28,8 +28,9 @@ use portcullis_core::model::secret::{generate, hash_token, SecretHash, SecretStr
 use portcullis_core::pkce::CodeChallengeMethod;
 use portcullis_core::store::{StoreError, TokenFilter, TokenSummary};
 use portcullis_core::{
-    AccessTokenFormat, AccessTokenRecord, Account, AuthMethod, AuthorizationCode, Client, RefreshTokenRecord,
-    ScopeDef, ScopeSet, SigningAlg, SigningKeyRecord, Store, Take, UnixTime,
+    AccessTokenFormat, AccessTokenRecord, Account, AuthMethod, AuthorizationCode, Client, Consent,
+    PendingAuthorization, RefreshTokenRecord, ResponseType, ScopeDef, ScopeSet, Session, SigningAlg,
+    SigningKeyRecord, Store, Take, UnixTime,
 };
 
 /// What a store crate's `$make` expression may produce: a store, alone or with a guard that
@@ -97,6 +98,10 @@ macro_rules! store_conformance_tests {
             secret_hash_round_trips,
             scope_crud,
             account_crud,
+            pending_is_taken_once_and_expires,
+            concurrent_take_pending_exactly_one,
+            consent_crud_and_cascades,
+            session_lifecycle_and_cascades,
             first_key_is_created_once,
             key_round_trips_with_its_private_key,
             rotate_key_schedules_the_old_keys,
@@ -831,6 +836,7 @@ pub async fn scope_crud(store: Arc<dyn Store>) {
         name: name.to_owned(),
         description: format!("Access to {name} — ünïcode"),
         is_default,
+        translations: [("de".to_owned(), format!("Zugriff auf {name}"))].into_iter().collect(),
     };
     for s in [def("profile", true), def("invoices:read", false), def("openid", true)] {
         store.create_scope(&s).await.expect("create_scope");
@@ -949,6 +955,137 @@ pub async fn account_crud(store: Arc<dyn Store>) {
     assert_eq!(store.list_accounts().await.expect("list_accounts"), vec![bob]);
     assert_eq!(store.get_access(&b_at.hash).await.expect("get_access"), Some(b_at), "others' tokens stay");
     assert_eq!(store.get_refresh(&b_rt.hash, NOW).await.expect("get_refresh"), Some(b_rt));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Interaction: pending authorizations, consents, sessions
+
+fn pending(label: &str, client_id: &str, expires_at: UnixTime) -> PendingAuthorization {
+    PendingAuthorization {
+        id_hash: h(label),
+        client_id: client_id.to_owned(),
+        redirect_uri: "https://app.example/cb?x=1".to_owned(),
+        redirect_uri_given: true,
+        response_type: ResponseType::Code,
+        scopes: scopes("openid profile"),
+        state: Some("st \u{e9}<\"&>".to_owned()),
+        code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".to_owned()),
+        code_challenge_method: Some(CodeChallengeMethod::S256),
+        nonce: Some("n-0S6_WzA2Mj".to_owned()),
+        prompt_login: true,
+        prompt_consent: false,
+        max_age: Some(600),
+        login_hint: Some("alice".to_owned()),
+        ui_locales: Some("de en".to_owned()),
+        created_at: NOW - 10,
+        expires_at,
+    }
+}
+
+/// Pending requests: stored whole, read without being consumed, taken exactly once, and
+/// invisible once expired.
+pub async fn pending_is_taken_once_and_expires(store: Arc<dyn Store>) {
+    let p = pending("p1", "c1", NOW + 600);
+    store.create_pending(&p).await.expect("create_pending");
+    assert!(is_conflict(&store.create_pending(&p).await), "a taken id must be Conflict");
+    assert_eq!(store.get_pending(&h("p1"), NOW).await.expect("get_pending"), Some(p.clone()));
+    assert_eq!(
+        store.get_pending(&h("p1"), NOW).await.expect("get_pending"),
+        Some(p.clone()),
+        "get does not consume"
+    );
+    assert_eq!(store.take_pending(&h("p1"), NOW).await.expect("take_pending"), Some(p.clone()));
+    assert_eq!(store.take_pending(&h("p1"), NOW).await.expect("take_pending"), None, "taken once");
+    assert_eq!(store.get_pending(&h("p1"), NOW).await.expect("get_pending"), None);
+    let old = pending("p2", "c1", NOW);
+    store.create_pending(&old).await.expect("create_pending");
+    assert_eq!(store.get_pending(&h("p2"), NOW).await.expect("get_pending"), None, "expired at expires_at");
+    assert_eq!(
+        store.take_pending(&h("p2"), NOW).await.expect("take_pending"),
+        None,
+        "expired cannot be taken"
+    );
+    assert_eq!(store.take_pending(&h("nope"), NOW).await.expect("take_pending"), None);
+    assert!(store.purge_expired(NOW, 100).await.expect("purge") >= 1, "expired pending rows are purged");
+}
+
+/// Two browsers approving the same request at once: exactly one takes it.
+pub async fn concurrent_take_pending_exactly_one(store: Arc<dyn Store>) {
+    store.create_pending(&pending("race", "c1", NOW + 600)).await.expect("create_pending");
+    let tasks: Vec<_> = (0..RACERS)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.take_pending(&h("race"), NOW).await })
+        })
+        .collect();
+    let mut won = 0;
+    for t in tasks {
+        if t.await.expect("join").expect("take_pending").is_some() {
+            won += 1;
+        }
+    }
+    assert_eq!(won, 1, "exactly one concurrent take_pending succeeds");
+}
+
+/// Consents: upsert per (subject, client), list with filters, revoke; deleting the client or
+/// the account removes them.
+pub async fn consent_crud_and_cascades(store: Arc<dyn Store>) {
+    store.create_client(&client("c1", NOW)).await.expect("create_client");
+    store.create_client(&client("c2", NOW)).await.expect("create_client");
+    store.create_account(&account("u1", "alice")).await.expect("create_account");
+    let consent = |sub: &str, cid: &str, sc: &str, t: UnixTime| Consent {
+        subject: sub.to_owned(),
+        client_id: cid.to_owned(),
+        scopes: scopes(sc),
+        granted_at: t,
+        updated_at: t,
+    };
+    assert_eq!(store.get_consent("u1", "c1").await.expect("get_consent"), None);
+    store.save_consent(&consent("u1", "c1", "openid", NOW)).await.expect("save_consent");
+    let widened = Consent { granted_at: NOW, ..consent("u1", "c1", "openid profile", NOW + 5) };
+    store.save_consent(&widened).await.expect("save_consent replaces");
+    assert_eq!(store.get_consent("u1", "c1").await.expect("get_consent"), Some(widened.clone()));
+    store.save_consent(&consent("u1", "c2", "openid", NOW + 1)).await.expect("save_consent");
+    store.save_consent(&consent("u2", "c1", "openid", NOW + 2)).await.expect("save_consent");
+    let pairs = |v: Vec<Consent>| v.into_iter().map(|c| (c.subject, c.client_id)).collect::<Vec<_>>();
+    let all = pairs(store.list_consents(None, None).await.expect("list_consents"));
+    assert_eq!(all.len(), 3);
+    assert_eq!(all[0], ("u1".to_owned(), "c1".to_owned()), "newest first");
+    assert_eq!(pairs(store.list_consents(Some("u1"), None).await.expect("list")).len(), 2);
+    assert_eq!(pairs(store.list_consents(None, Some("c1")).await.expect("list")).len(), 2);
+    assert_eq!(pairs(store.list_consents(Some("u1"), Some("c2")).await.expect("list")).len(), 1);
+    assert!(store.revoke_consent("u2", "c1").await.expect("revoke_consent"));
+    assert!(!store.revoke_consent("u2", "c1").await.expect("revoke_consent"), "second revoke: false");
+    assert!(store.delete_client("c2").await.expect("delete_client"));
+    assert_eq!(store.get_consent("u1", "c2").await.expect("get_consent"), None, "client delete cascades");
+    assert!(store.delete_account("u1").await.expect("delete_account"));
+    assert_eq!(store.get_consent("u1", "c1").await.expect("get_consent"), None, "account delete cascades");
+}
+
+/// Sessions: found by id hash while unexpired, deleted once; deleting the account ends them.
+pub async fn session_lifecycle_and_cascades(store: Arc<dyn Store>) {
+    store.create_account(&account("u1", "alice")).await.expect("create_account");
+    let session = |label: &str, expires_at: UnixTime| Session {
+        id_hash: h(label),
+        subject: "u1".to_owned(),
+        auth_time: NOW - 5,
+        expires_at,
+    };
+    store.create_session(&session("s1", NOW + 60)).await.expect("create_session");
+    assert!(is_conflict(&store.create_session(&session("s1", NOW + 60)).await));
+    assert_eq!(store.get_session(&h("s1"), NOW).await.expect("get_session"), Some(session("s1", NOW + 60)));
+    assert_eq!(
+        store.get_session(&h("s1"), NOW + 60).await.expect("get_session"),
+        None,
+        "expired at expires_at"
+    );
+    assert!(store.delete_session(&h("s1")).await.expect("delete_session"));
+    assert!(!store.delete_session(&h("s1")).await.expect("delete_session"));
+    store.create_session(&session("s2", NOW + 60)).await.expect("create_session");
+    store.create_session(&session("s3", NOW - 1)).await.expect("create_session");
+    assert!(store.purge_expired(NOW, 100).await.expect("purge") >= 1);
+    assert!(store.delete_account("u1").await.expect("delete_account"));
+    assert_eq!(store.get_session(&h("s2"), NOW).await.expect("get_session"), None, "account delete cascades");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -169,8 +169,12 @@ impl Fixture {
 
     /// Register a scope.
     pub async fn add_scope(&self, name: &str, default: bool) {
-        let def =
-            ScopeDef { name: name.into(), description: format!("the {name} scope"), is_default: default };
+        let def = ScopeDef {
+            name: name.into(),
+            description: format!("the {name} scope"),
+            is_default: default,
+            translations: Default::default(),
+        };
         self.store.create_scope(&def).await.unwrap_or_else(|e| panic!("adding scope {name}: {e}"));
     }
 

@@ -5,14 +5,16 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use portcullis_core::model::account::Account;
-use portcullis_core::model::authorization::AuthorizationCode;
+use portcullis_core::model::authorization::{AuthorizationCode, PendingAuthorization};
 use portcullis_core::model::client::Client;
+use portcullis_core::model::consent::Consent;
 use portcullis_core::model::key::SigningKeyRecord;
 use portcullis_core::model::scope::ScopeDef;
+use portcullis_core::model::session::Session;
 use portcullis_core::model::token::{AccessTokenRecord, RefreshTokenRecord, Take};
 use portcullis_core::store::{
-    AccountStore, AuthorizationStore, ClientStore, KeyStore, ScopeStore, Store, StoreError, StoreResult,
-    TokenFilter, TokenStore, TokenSummary,
+    AccountStore, AuthorizationStore, ClientStore, ConsentStore, KeyStore, ScopeStore, SessionStore, Store,
+    StoreError, StoreResult, TokenFilter, TokenStore, TokenSummary,
 };
 use portcullis_core::UnixTime;
 
@@ -32,6 +34,9 @@ struct State {
     access: HashMap<String, AccessRow>,
     refresh: HashMap<String, RefreshRow>,
     accounts: HashMap<String, Account>,
+    pending: HashMap<String, PendingAuthorization>,
+    consents: BTreeMap<(String, String), Consent>,
+    sessions: HashMap<String, Session>,
     keys: Vec<SigningKeyRecord>,
 }
 
@@ -163,6 +168,8 @@ impl ClientStore for MemoryStore {
         s.codes.retain(|_, r| r.code.client_id != id);
         s.access.retain(|_, r| r.rec.client_id != id);
         s.refresh.retain(|_, r| r.rec.client_id != id);
+        s.consents.retain(|(_, c), _| c != id);
+        s.pending.retain(|_, p| p.client_id != id);
         Ok(true)
     }
 
@@ -227,6 +234,84 @@ impl AuthorizationStore for MemoryStore {
         }
         row.used = true;
         Ok(Take::Fresh(row.code.clone()))
+    }
+
+    async fn create_pending(&self, pending: &PendingAuthorization) -> StoreResult<()> {
+        let mut s = self.state()?;
+        if s.pending.contains_key(&pending.id_hash) {
+            return Err(StoreError::Conflict("pending authorization".into()));
+        }
+        s.pending.insert(pending.id_hash.clone(), pending.clone());
+        Ok(())
+    }
+
+    async fn get_pending(&self, id_hash: &str, now: UnixTime) -> StoreResult<Option<PendingAuthorization>> {
+        Ok(self.state()?.pending.get(id_hash).filter(|p| p.expires_at > now).cloned())
+    }
+
+    async fn take_pending(&self, id_hash: &str, now: UnixTime) -> StoreResult<Option<PendingAuthorization>> {
+        let mut s = self.state()?;
+        match s.pending.get(id_hash) {
+            Some(p) if p.expires_at > now => Ok(s.pending.remove(id_hash)),
+            _ => Ok(None),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl ConsentStore for MemoryStore {
+    async fn get_consent(&self, subject: &str, client_id: &str) -> StoreResult<Option<Consent>> {
+        Ok(self.state()?.consents.get(&(subject.to_owned(), client_id.to_owned())).cloned())
+    }
+
+    async fn save_consent(&self, consent: &Consent) -> StoreResult<()> {
+        let mut s = self.state()?;
+        let key = (consent.subject.clone(), consent.client_id.clone());
+        let granted_at = s.consents.get(&key).map_or(consent.granted_at, |c| c.granted_at);
+        s.consents.insert(key, Consent { granted_at, ..consent.clone() });
+        Ok(())
+    }
+
+    async fn list_consents(
+        &self,
+        subject: Option<&str>,
+        client_id: Option<&str>,
+    ) -> StoreResult<Vec<Consent>> {
+        let mut v: Vec<Consent> = self
+            .state()?
+            .consents
+            .values()
+            .filter(|c| {
+                subject.is_none_or(|s| s == c.subject) && client_id.is_none_or(|id| id == c.client_id)
+            })
+            .cloned()
+            .collect();
+        v.sort_by_key(|c| std::cmp::Reverse(c.updated_at));
+        Ok(v)
+    }
+
+    async fn revoke_consent(&self, subject: &str, client_id: &str) -> StoreResult<bool> {
+        Ok(self.state()?.consents.remove(&(subject.to_owned(), client_id.to_owned())).is_some())
+    }
+}
+
+#[async_trait::async_trait]
+impl SessionStore for MemoryStore {
+    async fn create_session(&self, session: &Session) -> StoreResult<()> {
+        let mut s = self.state()?;
+        if s.sessions.contains_key(&session.id_hash) {
+            return Err(StoreError::Conflict("session".into()));
+        }
+        s.sessions.insert(session.id_hash.clone(), session.clone());
+        Ok(())
+    }
+
+    async fn get_session(&self, id_hash: &str, now: UnixTime) -> StoreResult<Option<Session>> {
+        Ok(self.state()?.sessions.get(id_hash).filter(|x| x.expires_at > now).cloned())
+    }
+
+    async fn delete_session(&self, id_hash: &str) -> StoreResult<bool> {
+        Ok(self.state()?.sessions.remove(id_hash).is_some())
     }
 }
 
@@ -420,6 +505,8 @@ impl AccountStore for MemoryStore {
         for r in s.refresh.values_mut().filter(|r| r.rec.subject.as_deref() == subject) {
             r.revoked = true;
         }
+        s.consents.retain(|(sub, _), _| sub != id);
+        s.sessions.retain(|_, x| x.subject != id);
         Ok(true)
     }
 
@@ -493,6 +580,8 @@ impl Store for MemoryStore {
         let mut n = purge(&mut s.codes, |r| r.code.expires_at <= now, limit);
         n += purge(&mut s.access, |r| r.rec.expires_at <= now, limit);
         n += purge(&mut s.refresh, |r| r.rec.expires_at <= now, limit);
+        n += purge(&mut s.pending, |p| p.expires_at <= now, limit);
+        n += purge(&mut s.sessions, |x| x.expires_at <= now, limit);
         let expired: Vec<String> = s
             .keys
             .iter()

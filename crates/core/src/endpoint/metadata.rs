@@ -37,8 +37,13 @@ impl OAuthServer {
         if !algs.contains(&cfg.signing_alg.as_str()) {
             algs.push(cfg.signing_alg.as_str());
         }
-        // TODO(#3): add "plain" when Config::allow_plain_pkce is on.
-        let pkce = ["S256"];
+        let pkce: &[&str] = if cfg.allow_plain_pkce { &["S256", "plain"] } else { &["S256"] };
+        // The implicit grant answers in the fragment (RFC 6749 §4.2.2); only when enabled.
+        let (response_types, response_modes): (&[&str], &[&str]) = if cfg.allow_implicit_grant {
+            (&["code", "token"], &["query", "fragment"])
+        } else {
+            (&["code"], &["query"])
+        };
         Ok(json!({
             "issuer": issuer,
             "authorization_endpoint": url("/authorize"),
@@ -48,8 +53,8 @@ impl OAuthServer {
             "introspection_endpoint": url("/introspect"),
             "revocation_endpoint": url("/revoke"),
             "grant_types_supported": self.grant_types(),
-            "response_types_supported": ["code"],
-            "response_modes_supported": ["query"],
+            "response_types_supported": response_types,
+            "response_modes_supported": response_modes,
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
             // RFC 7662 §2.1: a public client cannot introspect.
             "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],

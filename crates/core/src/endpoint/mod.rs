@@ -1,5 +1,6 @@
 //! One file per endpoint.
 
+pub mod authorize;
 pub mod introspect;
 pub mod metadata;
 pub mod reply;

@@ -108,4 +108,115 @@ impl Client {
     pub fn allows_grant(&self, grant_type: &str) -> bool {
         self.grant_types.iter().any(|g| g == grant_type)
     }
+
+    /// The registered redirect URI that `requested` matches, if any (see [`redirect_uri_matches`]).
+    pub fn registered_redirect_uri(&self, requested: &str) -> Option<&str> {
+        self.redirect_uris.iter().map(String::as_str).find(|r| redirect_uri_matches(r, requested))
+    }
+}
+
+/// Whether a requested redirect URI matches a registered one.
+///
+/// RFC 9700 §4.1.3 and OAuth 2.1 §4.1.1: an exact, simple string comparison (RFC 3986 §6.2.1),
+/// no normalisation. The one exception is the port of a loopback redirect URI (RFC 8252 §7.3:
+/// "MUST allow any port to be specified at the time of the request for loopback IP redirect
+/// URIs"): `http://127.0.0.1`, `http://[::1]` and, when registered as such, `http://localhost`
+/// match with any port, everything else about them compared exactly.
+pub fn redirect_uri_matches(registered: &str, requested: &str) -> bool {
+    if registered == requested {
+        return true;
+    }
+    let (Some(reg), Some(req)) = (loopback_parts(registered), loopback_parts(requested)) else {
+        return false;
+    };
+    reg.0 == req.0 && reg.1 == req.1
+}
+
+/// `http://HOST[:PORT]REST` with HOST a loopback name → (HOST, REST), with the port dropped.
+fn loopback_parts(uri: &str) -> Option<(&str, &str)> {
+    let rest = uri.strip_prefix("http://")?;
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let host = if authority.starts_with('[') {
+        let close = authority.find(']')?;
+        let (host, port) = authority.split_at(close + 1);
+        valid_port(port)?;
+        host
+    } else {
+        match authority.split_once(':') {
+            Some((host, port)) => {
+                valid_port(&format!(":{port}"))?;
+                host
+            }
+            None => authority,
+        }
+    };
+    matches!(host, "127.0.0.1" | "[::1]" | "localhost").then_some((host, path))
+}
+
+fn valid_port(port: &str) -> Option<()> {
+    if port.is_empty() {
+        return Some(());
+    }
+    let digits = port.strip_prefix(':')?;
+    (!digits.is_empty() && digits.len() <= 5 && digits.bytes().all(|b| b.is_ascii_digit())).then_some(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redirect_uri_matches as m;
+
+    #[test]
+    fn exact_match_only_checklist_1_2() {
+        let r = "https://c1.test/cb";
+        assert!(m(r, r));
+        for v in [
+            "https://c1.test/cb/",
+            "https://c1.test/CB",
+            "https://C1.test/cb",
+            "HTTPS://c1.test/cb",
+            "https://c1.test/cb?x=1",
+            "https://c1.test/cb#f",
+            "https://c1.test:443/cb",
+            "https://c1.test/%63b",
+            "https://c1.test/cb/../cb",
+            "https://c1.test%2Fcb@evil.test/",
+            "https://c1.test/cb@evil.test",
+            "https://c1.test.evil.test/cb",
+            "https://c1.test/cb%00",
+            " https://c1.test/cb",
+            "http://c1.test/cb",
+            "//evil.test/cb",
+            "javascript:alert(1)",
+        ] {
+            assert!(!m(r, v), "{v}");
+        }
+    }
+
+    #[test]
+    fn registered_query_must_match_exactly_checklist_1_3() {
+        let r = "https://q1.test/cb?x=1";
+        assert!(m(r, r));
+        for v in ["https://q1.test/cb?x=2", "https://q1.test/cb?x=1&y=2", "https://q1.test/cb"] {
+            assert!(!m(r, v), "{v}");
+        }
+    }
+
+    #[test]
+    fn loopback_any_port_checklist_1_4() {
+        assert!(m("http://127.0.0.1/cb", "http://127.0.0.1:51004/cb"));
+        assert!(m("http://[::1]/cb", "http://[::1]:61023/cb"));
+        assert!(m("http://localhost/cb", "http://localhost:8080/cb"));
+        for v in [
+            "http://127.0.0.1:51004/cb2",
+            "http://127.0.0.2:1/cb",
+            "http://127.0.0.1.evil.test:1/cb",
+            "http://localhost:51004/cb",
+            "https://127.0.0.1:1/cb",
+            "http://127.0.0.1:abc/cb",
+            "http://127.0.0.1:1@evil.test/cb",
+        ] {
+            assert!(!m("http://127.0.0.1/cb", v), "{v}");
+        }
+    }
 }

@@ -3,7 +3,9 @@
 pub mod account;
 pub mod authorization;
 pub mod client;
+pub mod consent;
 pub mod key;
 pub mod scope;
 pub mod secret;
+pub mod session;
 pub mod token;

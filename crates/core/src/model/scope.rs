@@ -88,6 +88,19 @@ impl std::fmt::Display for ScopeSet {
     }
 }
 
+impl serde::Serialize for ScopeSet {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ScopeSet {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        Ok(Self::from_stored(&s))
+    }
+}
+
 impl<S: Into<String>> FromIterator<S> for ScopeSet {
     fn from_iter<I: IntoIterator<Item = S>>(iter: I) -> Self {
         Self(iter.into_iter().map(Into::into).collect())
@@ -99,13 +112,40 @@ impl<S: Into<String>> FromIterator<S> for ScopeSet {
 pub struct ScopeDef {
     /// The scope token.
     pub name: String,
-    /// What the consent page shows.
+    /// What the consent page shows when no translation fits.
     pub description: String,
     /// Granted when a client omits `scope` (RFC 6749 §3.3 "pre-defined default value").
     pub is_default: bool,
+    /// Descriptions by language tag (`de`, `fr-CA`), chosen by the consent page from
+    /// `Accept-Language` / `ui_locales`.
+    pub translations: std::collections::BTreeMap<String, String>,
 }
 
 impl ScopeDef {
+    /// The description for the first language of `preferred` that has one (exact tag, then
+    /// primary subtag), else the default description.
+    pub fn describe<'a>(&'a self, preferred: &[String]) -> &'a str {
+        self.describe_in(preferred).1
+    }
+
+    /// Like [`ScopeDef::describe`], with the language tag of the translation chosen (`None`
+    /// for the default description), so a page can mark it up with `lang`.
+    pub fn describe_in<'a>(&'a self, preferred: &[String]) -> (Option<&'a str>, &'a str) {
+        for lang in preferred {
+            let lang = lang.to_ascii_lowercase();
+            let primary = lang.split('-').next().unwrap_or("");
+            let hit = self
+                .translations
+                .iter()
+                .find(|(k, _)| k.to_ascii_lowercase() == lang)
+                .or_else(|| self.translations.iter().find(|(k, _)| k.to_ascii_lowercase() == primary));
+            if let Some((tag, text)) = hit {
+                return (Some(tag), text);
+            }
+        }
+        (None, &self.description)
+    }
+
     /// Validate a scope name for registration.
     pub fn valid_name(name: &str) -> bool {
         valid_token(name)
@@ -120,6 +160,26 @@ mod tests {
     fn parses_and_renders_sorted() {
         let s = ScopeSet::parse("b a c").ok();
         assert_eq!(s.map(|s| s.to_string()), Some("a b c".to_owned()));
+    }
+
+    #[test]
+    fn description_follows_preferred_languages_then_falls_back() {
+        let def = ScopeDef {
+            name: "notes:read".into(),
+            description: "Read your notes".into(),
+            is_default: false,
+            translations: [
+                ("de".to_owned(), "Notizen lesen".to_owned()),
+                ("pt-BR".to_owned(), "Ler notas".to_owned()),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        let langs = |l: &[&str]| l.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(def.describe_in(&langs(&["de-CH", "en"])), (Some("de"), "Notizen lesen"));
+        assert_eq!(def.describe(&langs(&["pt-br"])), "Ler notas");
+        assert_eq!(def.describe(&langs(&["fr", "pt"])), "Read your notes", "pt does not match pt-BR");
+        assert_eq!(def.describe_in(&langs(&[])), (None, "Read your notes"));
     }
 
     #[test]

@@ -74,11 +74,12 @@ pub fn generate(kind: TokenKind) -> SecretString {
     SecretString(format!("{}{}{}", kind.prefix(), body, sum))
 }
 
-/// A random identifier (client ids, account ids, token families): 128 bits, base64url.
+/// A random identifier (client ids, account ids, token families): 22 alphanumeric characters
+/// (about 131 bits). Alphanumeric only, so an id never starts with `-` on a command line and
+/// needs no escaping in URLs or HTML.
 pub fn random_id() -> String {
-    let mut bytes = [0u8; 16];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    URL_SAFE_NO_PAD.encode(bytes)
+    use rand::Rng;
+    rand::rngs::OsRng.sample_iter(&rand::distributions::Alphanumeric).take(22).map(char::from).collect()
 }
 
 /// Whether `token` is well formed for `kind` (prefix, length, checksum). Lets the server refuse
@@ -186,6 +187,15 @@ mod tests {
         let mut tampered = t.expose().to_owned();
         tampered.replace_range(10..11, if &tampered[10..11] == "A" { "B" } else { "A" });
         assert!(!is_well_formed(TokenKind::AccessToken, &tampered));
+    }
+
+    #[test]
+    fn random_ids_are_alphanumeric() {
+        for _ in 0..200 {
+            let id = random_id();
+            assert_eq!(id.len(), 22);
+            assert!(id.chars().all(|c| c.is_ascii_alphanumeric()), "{id}");
+        }
     }
 
     #[test]

@@ -12,7 +12,8 @@ pub trait AccountStore: Send + Sync {
     async fn create_account(&self, account: &Account) -> StoreResult<()>;
     /// Replace an account; `NotFound` if it does not exist; `Conflict` on a taken username.
     async fn update_account(&self, account: &Account) -> StoreResult<()>;
-    /// Delete an account and revoke every token issued for it; `false` if it did not exist.
+    /// Delete an account, revoke every token issued for it, and drop its consents and
+    /// sessions; `false` if it did not exist.
     async fn delete_account(&self, id: &str) -> StoreResult<bool>;
     /// Every account, ordered by username.
     async fn list_accounts(&self) -> StoreResult<Vec<Account>>;

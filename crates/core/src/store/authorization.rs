@@ -1,6 +1,6 @@
 use super::StoreResult;
 use crate::clock::UnixTime;
-use crate::model::authorization::AuthorizationCode;
+use crate::model::authorization::{AuthorizationCode, PendingAuthorization};
 use crate::model::token::Take;
 
 /// Authorization codes.
@@ -11,4 +11,11 @@ pub trait AuthorizationStore: Send + Sync {
     /// Consume a code atomically: `Fresh` exactly once for an unexpired code, `Replayed` for
     /// every later attempt while the code is unexpired, `Unknown` for an unknown or expired code.
     async fn take_code(&self, hash: &str, now: UnixTime) -> StoreResult<Take<AuthorizationCode>>;
+
+    /// Store a pending authorization request.
+    async fn create_pending(&self, pending: &PendingAuthorization) -> StoreResult<()>;
+    /// An unexpired pending request, without consuming it (login and consent read it).
+    async fn get_pending(&self, id_hash: &str, now: UnixTime) -> StoreResult<Option<PendingAuthorization>>;
+    /// Consume a pending request atomically: `Some` exactly once for an unexpired request.
+    async fn take_pending(&self, id_hash: &str, now: UnixTime) -> StoreResult<Option<PendingAuthorization>>;
 }

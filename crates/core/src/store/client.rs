@@ -10,7 +10,8 @@ pub trait ClientStore: Send + Sync {
     async fn create_client(&self, client: &Client) -> StoreResult<()>;
     /// Replace a client's registration; `NotFound` if it does not exist.
     async fn update_client(&self, client: &Client) -> StoreResult<()>;
-    /// Delete a client and every code and token issued to it; `false` if it did not exist.
+    /// Delete a client and every code, token, consent and pending request of it; `false` if it
+    /// did not exist.
     async fn delete_client(&self, id: &str) -> StoreResult<bool>;
     /// Every client, ordered by creation time.
     async fn list_clients(&self) -> StoreResult<Vec<Client>>;

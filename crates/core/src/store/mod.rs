@@ -6,15 +6,19 @@
 mod account;
 mod authorization;
 mod client;
+mod consent;
 mod key;
 mod scope;
+mod session;
 mod token;
 
 pub use account::AccountStore;
 pub use authorization::AuthorizationStore;
 pub use client::ClientStore;
+pub use consent::ConsentStore;
 pub use key::KeyStore;
 pub use scope::ScopeStore;
+pub use session::SessionStore;
 pub use token::{TokenFilter, TokenStore, TokenSummary};
 
 /// A storage failure.
@@ -40,12 +44,22 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// Everything the server persists.
 #[async_trait::async_trait]
 pub trait Store:
-    ClientStore + ScopeStore + AuthorizationStore + TokenStore + AccountStore + KeyStore + Send + Sync + 'static
+    ClientStore
+    + ScopeStore
+    + AuthorizationStore
+    + TokenStore
+    + AccountStore
+    + ConsentStore
+    + SessionStore
+    + KeyStore
+    + Send
+    + Sync
+    + 'static
 {
     /// Whether the backend answers (for `/health/ready`).
     async fn ping(&self) -> StoreResult<()>;
 
-    /// Delete expired codes, tokens and signing keys (`expires_at <= now`), at most `limit`
-    /// rows per table; returns rows deleted.
+    /// Delete expired codes, tokens, pending requests, sessions and signing keys
+    /// (`expires_at <= now`), at most `limit` rows per table; returns rows deleted.
     async fn purge_expired(&self, now: crate::UnixTime, limit: u32) -> StoreResult<u64>;
 }

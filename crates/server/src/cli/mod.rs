@@ -1,4 +1,4 @@
-//! Management commands: `client`, `user`, `scope`, `token`.
+//! Management commands: `client`, `user`, `scope`, `consent`, `token`.
 //!
 //! Each command works on the store named by the settings (the same database a running
 //! `serve` uses, so the server sees a change at once), prints short aligned text or, with
@@ -7,6 +7,7 @@
 //! nothing else ever shows a secret, a hash of a password, or a token.
 
 mod client;
+mod consent;
 mod keys;
 mod scope;
 mod token;
@@ -53,6 +54,11 @@ pub enum Manage {
         #[command(subcommand)]
         command: scope::ScopeCommand,
     },
+    /// Remembered consents.
+    Consent {
+        #[command(subcommand)]
+        command: consent::ConsentCommand,
+    },
     /// Issued access and refresh tokens.
     Token {
         #[command(subcommand)]
@@ -71,6 +77,7 @@ pub async fn run(command: Manage, ctx: Ctx) -> Result<(), String> {
         Manage::Client { command } => client::run(command, &ctx).await,
         Manage::User { command } => user::run(*command, &ctx).await,
         Manage::Scope { command } => scope::run(command, &ctx).await,
+        Manage::Consent { command } => consent::run(command, &ctx).await,
         Manage::Token { command } => token::run(command, &ctx).await,
         Manage::Keys { command } => keys::run(command, &ctx).await,
     }

@@ -20,6 +20,10 @@ pub enum ScopeCommand {
         /// Grant this scope when a client omits `scope`.
         #[arg(long)]
         default: bool,
+        /// A translated description for the consent page, `LANG=TEXT` (e.g. `de=Notizen lesen`);
+        /// repeatable.
+        #[arg(long = "translation", value_name = "LANG=TEXT")]
+        translations: Vec<String>,
     },
     /// List every scope.
     List,
@@ -36,6 +40,9 @@ pub enum ScopeCommand {
         /// Stop granting this scope when a client omits `scope`.
         #[arg(long)]
         no_default: bool,
+        /// Add or replace a translated description, `LANG=TEXT`; `LANG=` removes it. Repeatable.
+        #[arg(long = "translation", value_name = "LANG=TEXT")]
+        translations: Vec<String>,
     },
     /// Delete a scope.
     Delete {
@@ -47,9 +54,15 @@ pub enum ScopeCommand {
 /// Run a `scope` subcommand.
 pub async fn run(command: ScopeCommand, ctx: &Ctx) -> Result<(), String> {
     match command {
-        ScopeCommand::Create { name, description, default } => {
+        ScopeCommand::Create { name, description, default, translations } => {
             check_name(&name)?;
-            let scope = ScopeDef { name, description: check_description(&description)?, is_default: default };
+            let mut scope = ScopeDef {
+                name,
+                description: check_description(&description)?,
+                is_default: default,
+                translations: Default::default(),
+            };
+            apply_translations(&mut scope, &translations)?;
             ctx.store.create_scope(&scope).await.map_err(|e| match e {
                 StoreError::Conflict(_) => format!("scope {:?} already exists", scope.name),
                 other => store_err(other),
@@ -78,12 +91,14 @@ pub async fn run(command: ScopeCommand, ctx: &Ctx) -> Result<(), String> {
             }
             Ok(())
         }
-        ScopeCommand::Update { name, description, default, no_default } => {
+        ScopeCommand::Update { name, description, default, no_default, translations } => {
             if default && no_default {
                 return Err("--default and --no-default cannot be used together".into());
             }
-            if description.is_none() && !default && !no_default {
-                return Err("nothing to update: give --description, --default or --no-default".into());
+            if description.is_none() && !default && !no_default && translations.is_empty() {
+                return Err(
+                    "nothing to update: give --description, --translation, --default or --no-default".into(),
+                );
             }
             let mut scope = ctx
                 .store
@@ -100,6 +115,7 @@ pub async fn run(command: ScopeCommand, ctx: &Ctx) -> Result<(), String> {
             if no_default {
                 scope.is_default = false;
             }
+            apply_translations(&mut scope, &translations)?;
             ctx.store.update_scope(&scope).await.map_err(|e| match e {
                 StoreError::NotFound => format!("no scope {name:?}"),
                 other => store_err(other),
@@ -131,7 +147,31 @@ fn output(ctx: &Ctx, scope: &ScopeDef, what: &str) {
 }
 
 fn scope_json(s: &ScopeDef) -> Value {
-    json!({ "name": s.name, "description": s.description, "default": s.is_default })
+    json!({ "name": s.name, "description": s.description, "default": s.is_default, "translations": s.translations })
+}
+
+/// Apply `LANG=TEXT` flags; an empty text removes the language.
+fn apply_translations(scope: &mut ScopeDef, flags: &[String]) -> Result<(), String> {
+    for flag in flags {
+        let (lang, text) =
+            flag.split_once('=').ok_or_else(|| format!("invalid --translation {flag:?}: use LANG=TEXT"))?;
+        let lang = lang.trim();
+        let valid_tag = !lang.is_empty()
+            && lang.len() <= 35
+            && lang
+                .split('-')
+                .all(|p| !p.is_empty() && p.len() <= 8 && p.chars().all(|c| c.is_ascii_alphanumeric()));
+        if !valid_tag {
+            return Err(format!("invalid language tag {lang:?} in --translation (e.g. de, pt-BR)"));
+        }
+        let text = check_description(text)?;
+        if text.is_empty() {
+            scope.translations.remove(lang);
+        } else {
+            scope.translations.insert(lang.to_owned(), text);
+        }
+    }
+    Ok(())
 }
 
 fn check_name(name: &str) -> Result<(), String> {
@@ -171,7 +211,12 @@ pub(super) async fn ensure_registered(ctx: &Ctx, scopes: &ScopeSet) -> Result<()
         if ctx.store.get_scope(name).await.map_err(store_err)?.is_some() {
             continue;
         }
-        let def = ScopeDef { name: name.to_owned(), description: String::new(), is_default: false };
+        let def = ScopeDef {
+            name: name.to_owned(),
+            description: String::new(),
+            is_default: false,
+            translations: Default::default(),
+        };
         match ctx.store.create_scope(&def).await {
             // Registered meanwhile by someone else: just as good.
             Ok(()) | Err(StoreError::Conflict(_)) => {}
