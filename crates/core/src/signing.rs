@@ -477,6 +477,17 @@ impl OAuthServer {
             .map_err(server_error)
     }
 
+    /// Refuse to add a key in the clear next to sealed ones: a management command run without
+    /// the key encryption key must not quietly weaken the protection at rest.
+    fn check_sealing(&self, keys: &[SigningKeyRecord], now: UnixTime) -> Result<(), OAuthError> {
+        let sealed =
+            keys.iter().any(|k| k.verifies_at(now) && k.private_key.expose().starts_with(SEALED_PREFIX));
+        if sealed && self.key_encryption_key().is_none() {
+            return Err(server_error("the signing keys are encrypted: set key_encryption_key"));
+        }
+        Ok(())
+    }
+
     /// Make sure a key of the configured algorithm signs: create the first key on first start,
     /// rotate when the signing key has another algorithm (after `signing_alg` changed) or when
     /// every key was retired. Returns the `kid` of a key it created.
@@ -491,6 +502,7 @@ impl OAuthServer {
             (None, Some(p)) if p.alg == alg => return Ok(None),
             _ => {}
         }
+        self.check_sealing(&keys, now)?;
         if keys.iter().any(|k| k.verifies_at(now)) {
             return self.rotate_signing_key(0).await.map(|k| Some(k.kid));
         }
@@ -507,6 +519,7 @@ impl OAuthServer {
     /// successor stops signing then and stays published for the retention after it.
     pub async fn rotate_signing_key(&self, activate_in: i64) -> Result<SigningKeyRecord, OAuthError> {
         let now = self.now();
+        self.check_sealing(&self.store().list_keys().await?, now)?;
         let key = self.generate(now, now + activate_in.max(0))?;
         let retention = self.key_retention().await?;
         self.store().rotate_key(&key, retention).await?;

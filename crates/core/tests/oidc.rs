@@ -554,6 +554,9 @@ async fn private_keys_are_encrypted_at_rest_and_useless_without_the_kek() {
         authorization: Some(portcullis_testkit::basic_header(&id, &secret)),
     };
     assert_eq!(other.token(req).await.result.err().map(|e| e.code), Some(ErrorCode::ServerError));
+    // Nor does it add a key in the clear next to the sealed one.
+    assert!(other.rotate_signing_key(0).await.is_err());
+    assert_eq!(f.store.list_keys().await.unwrap().len(), 1);
 }
 
 #[tokio::test]
