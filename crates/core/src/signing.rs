@@ -488,19 +488,15 @@ impl OAuthServer {
         Ok(())
     }
 
-    /// Make sure a key of the configured algorithm signs: create the first key on first start,
-    /// rotate when the signing key has another algorithm (after `signing_alg` changed) or when
-    /// every key was retired. Returns the `kid` of a key it created.
+    /// Make sure a key of the configured algorithm signs now: create the first key on first
+    /// start, rotate when the signing key has another algorithm (after `signing_alg` changed)
+    /// or when no key signs (every key retired). Returns the `kid` of a key it created.
     pub async fn ensure_signing_key(&self) -> Result<Option<String>, OAuthError> {
         let now = self.now();
         let keys = self.store().list_keys().await?;
         let alg = self.config().signing_alg;
-        let current = keys.iter().rev().find(|k| k.signs_at(now));
-        let pending = keys.iter().rev().find(|k| k.not_before > now && k.verifies_at(now));
-        match (current, pending) {
-            (Some(k), _) if k.alg == alg => return Ok(None),
-            (None, Some(p)) if p.alg == alg => return Ok(None),
-            _ => {}
+        if keys.iter().rev().find(|k| k.signs_at(now)).is_some_and(|k| k.alg == alg) {
+            return Ok(None);
         }
         self.check_sealing(&keys, now)?;
         if keys.iter().any(|k| k.verifies_at(now)) {
@@ -541,17 +537,10 @@ impl OAuthServer {
         let Some(target) = keys.iter().find(|k| k.kid == kid && k.verifies_at(now)) else {
             return Ok(None);
         };
-        let others_sign = keys.iter().any(|k| {
-            k.kid != kid
-                && k.verifies_at(now)
-                && (k.signs_at(now) || k.not_before > now)
-                && k.retire_at.is_none()
-        });
-        let replacement = if target.retire_at.is_none() && !others_sign {
-            Some(self.rotate_signing_key(0).await?)
-        } else {
-            None
-        };
+        // Something must sign once this key stops: another key signing now, or a replacement.
+        let others_sign = keys.iter().any(|k| k.kid != kid && k.signs_at(now));
+        let replacement =
+            if target.signs_at(now) && !others_sign { Some(self.rotate_signing_key(0).await?) } else { None };
         let retention = self.key_retention().await?;
         let expires_at = if immediately { now } else { now + retention };
         self.store().retire_key(kid, now, expires_at).await?;

@@ -529,6 +529,13 @@ async fn retiring_the_signing_key_now_revokes_what_it_signed_and_replaces_it() {
     assert_eq!(done.key.expires_at, Some(o.f.now() + 3660));
     assert!(done.replacement.is_some());
     assert!(o.server().verify_bearer(&at).await.is_ok());
+    // Retiring the signing key while a successor waits: something still signs now.
+    let current = kids(o.server()).await.pop().unwrap();
+    o.server().rotate_signing_key(300).await.unwrap();
+    let done = o.server().retire_signing_key(&current, false).await.unwrap().unwrap();
+    assert!(done.replacement.is_some());
+    let res = o.f.token(&[("grant_type", "client_credentials")], Some((&o.id, &o.secret))).await;
+    assert_eq!(res.status(), 200, "{}", res.body());
 }
 
 #[tokio::test]

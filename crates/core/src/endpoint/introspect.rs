@@ -64,11 +64,10 @@ impl OAuthServer {
         if looks_like_jwt(token) {
             // A JWT access token (RFC 9068 §5: introspection works for them too).
             return match self.verify_jwt_access_token(token, now).await {
-                Ok(info) => self.active_response(info, Some("Bearer")).await.map(Some),
-                Err(e) if e.code == ErrorCode::InvalidToken => Ok(None),
+                Ok(info) => self.active_response(info, Some("Bearer")).await,
+                Err(e) if e.code == ErrorCode::InvalidToken => Ok(Introspection::inactive()),
                 Err(e) => Err(e),
-            }
-            .map(|r| r.unwrap_or_else(Introspection::inactive));
+            };
         }
         let kinds = match req.params.get("token_type_hint") {
             Some("refresh_token") => [TokenKind::RefreshToken, TokenKind::AccessToken],
