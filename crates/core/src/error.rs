@@ -71,6 +71,33 @@ impl ErrorCode {
     }
 }
 
+impl ErrorCode {
+    /// Every code, for parsing.
+    const ALL: [ErrorCode; 16] = [
+        Self::InvalidRequest,
+        Self::InvalidClient,
+        Self::InvalidGrant,
+        Self::UnauthorizedClient,
+        Self::UnsupportedGrantType,
+        Self::InvalidScope,
+        Self::AccessDenied,
+        Self::UnsupportedResponseType,
+        Self::ServerError,
+        Self::TemporarilyUnavailable,
+        Self::InvalidToken,
+        Self::InsufficientScope,
+        Self::UnsupportedTokenType,
+        Self::LoginRequired,
+        Self::ConsentRequired,
+        Self::InteractionRequired,
+    ];
+
+    /// The code with this wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
 impl fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -206,6 +233,14 @@ mod tests {
     fn description_is_restricted_to_rfc6749_characters() {
         let e = OAuthError::invalid_request("bad \"quote\" and \\ and \u{e9}");
         assert_eq!(e.description.as_deref(), Some("bad ?quote? and ? and ?"));
+    }
+
+    #[test]
+    fn codes_parse_back() {
+        for c in ErrorCode::ALL {
+            assert_eq!(ErrorCode::parse(c.as_str()), Some(c));
+        }
+        assert_eq!(ErrorCode::parse("nope"), None);
     }
 
     #[test]

@@ -977,6 +977,10 @@ fn pending(label: &str, client_id: &str, expires_at: UnixTime) -> PendingAuthori
         max_age: Some(600),
         login_hint: Some("alice".to_owned()),
         ui_locales: Some("de en".to_owned()),
+        error: Some(portcullis_core::model::authorization::PendingError {
+            code: "invalid_scope".to_owned(),
+            description: Some("unknown scope".to_owned()),
+        }),
         created_at: NOW - 10,
         expires_at,
     }

@@ -95,6 +95,13 @@ impl ClientSpec {
         self
     }
 
+    /// Mark the client trusted: it skips the consent page.
+    #[must_use]
+    pub fn trusted(mut self) -> Self {
+        self.trusted = true;
+        self
+    }
+
     /// Per-client access token lifetime.
     #[must_use]
     pub fn access_token_lifetime(mut self, secs: i64) -> Self {

@@ -27,6 +27,8 @@ pub struct MemoryStore {
 #[derive(Debug, Default)]
 struct State {
     unavailable: bool,
+    /// Store calls left before `unavailable` switches on (fault injection).
+    calls_before_failure: Option<u64>,
     seq: u64,
     clients: Vec<Client>,
     scopes: BTreeMap<String, ScopeDef>,
@@ -91,7 +93,15 @@ impl MemoryStore {
     }
 
     fn state(&self) -> StoreResult<MutexGuard<'_, State>> {
-        let s = self.lock();
+        let mut s = self.lock();
+        match s.calls_before_failure {
+            Some(0) => {
+                s.calls_before_failure = None;
+                s.unavailable = true;
+            }
+            Some(n) => s.calls_before_failure = Some(n - 1),
+            None => {}
+        }
         if s.unavailable {
             return Err(StoreError::Unavailable("MemoryStore set unavailable".into()));
         }
@@ -100,7 +110,16 @@ impl MemoryStore {
 
     /// Make every store call fail with [`StoreError::Unavailable`] (or work again).
     pub fn set_unavailable(&self, unavailable: bool) {
-        self.lock().unavailable = unavailable;
+        let mut s = self.lock();
+        s.unavailable = unavailable;
+        s.calls_before_failure = None;
+    }
+
+    /// Let the next `calls` store calls succeed, then make every call fail with
+    /// [`StoreError::Unavailable`] until [`MemoryStore::set_unavailable`]`(false)`: a failure in
+    /// the middle of a request ("fail the N-th call"). The inspection helpers below do not count.
+    pub fn fail_after(&self, calls: u64) {
+        self.lock().calls_before_failure = Some(calls);
     }
 
     /// Every access token row, revoked or expired included, oldest first.

@@ -4,7 +4,10 @@
 //! Order matters (RFC 6749 §4.1.2.1, RFC 9700 §4.1.3): the client and the redirect URI are
 //! checked first, and any problem with them is shown to the user ([`AuthorizeOutcome::ShowError`]),
 //! never redirected. Only once the redirect URI is verified do errors travel back to the client
-//! as a redirect carrying `error`, `error_description`, `state` and `iss` (RFC 9207 §2).
+//! as a redirect carrying `error`, `error_description`, `state` and `iss` (RFC 9207 §2), and,
+//! except for `prompt=none`, only for a signed-in user (RFC 9700 §4.11.2): without a session a
+//! broken request first shows the login page and the error is redirected after the login, so
+//! the AS cannot be used to bounce strangers to a registered URI.
 //!
 //! Login and consent are data crossing the boundary: [`OAuthServer::authorize`] answers
 //! [`AuthorizeOutcome::Interaction`], the application shows a page, then calls
@@ -15,7 +18,7 @@
 use crate::clock::UnixTime;
 use crate::error::{ErrorCode, OAuthError};
 use crate::grant::Issue;
-use crate::model::authorization::{PendingAuthorization, ResponseType};
+use crate::model::authorization::{PendingAuthorization, PendingError, ResponseType};
 use crate::model::client::Client;
 use crate::model::consent::Consent;
 use crate::model::scope::{ScopeDef, ScopeSet};
@@ -218,9 +221,44 @@ impl OAuthServer {
                 tracing::error!(error = %e.code, cause = e.cause.as_deref().unwrap_or(""), "authorization request failed");
                 return Ok(target.error(&e));
             }
+            // RFC 9700 §4.11.2: "The authorization server MUST always authenticate the user
+            // first and, with the exception of the silent authentication use case, prompt the
+            // user for credentials when needed, before redirecting the user." Without a session
+            // the error waits in a pending request behind the login page; else anyone could
+            // bounce a user who is not signed in through the AS to a registered redirect URI.
+            Err(e) if session.is_none() && params.get("prompt") != Some("none") => {
+                let mut pending = PendingAuthorization {
+                    id_hash: String::new(),
+                    client_id: client.id.clone(),
+                    redirect_uri: redirect_uri.clone(),
+                    redirect_uri_given,
+                    response_type: if fragment { ResponseType::Token } else { ResponseType::Code },
+                    scopes: ScopeSet::empty(),
+                    state: state.map(str::to_owned),
+                    code_challenge: None,
+                    code_challenge_method: None,
+                    nonce: None,
+                    prompt_login: false,
+                    prompt_consent: false,
+                    max_age: None,
+                    login_hint: params.get("login_hint").map(str::to_owned),
+                    ui_locales: params.get("ui_locales").map(str::to_owned),
+                    error: Some(PendingError {
+                        code: e.code.as_str().to_owned(),
+                        description: e.description.as_deref().map(str::to_owned),
+                    }),
+                    created_at: now,
+                    expires_at: now + cfg.interaction_lifetime,
+                };
+                return self.interact(&client, &mut pending, false, InteractionKind::Login).await;
+            }
             Err(e) => return Ok(target.error(&e)),
         };
         let prompt_none = params.get("prompt") == Some("none");
+        // prompt=login: the session the request arrived with never counts, even one started in
+        // the same second (auth_time has a one-second resolution); only a login performed for
+        // this request, which comes back through `resume`, does.
+        let session = if pending.prompt_login { None } else { session };
         Ok(self.decide(&client, pending, false, prompt_none, session, None, now).await)
     }
 
@@ -288,6 +326,7 @@ impl OAuthServer {
             max_age,
             login_hint: params.get("login_hint").map(str::to_owned),
             ui_locales: params.get("ui_locales").map(str::to_owned),
+            error: None,
             created_at: now,
             expires_at: now + cfg.interaction_lifetime,
         })
@@ -325,6 +364,11 @@ impl OAuthServer {
         };
         if !pkce::is_valid_syntax(challenge) {
             return Err(invalid("the code_challenge is malformed (RFC 7636 §4.2)"));
+        }
+        // RFC 7636 §4.2: an S256 challenge is BASE64URL(SHA256(verifier)), always 43
+        // characters; any other length could never be matched (checklist 4.5).
+        if method == CodeChallengeMethod::S256 && challenge.len() != 43 {
+            return Err(invalid("an S256 code_challenge is 43 characters (RFC 7636 §4.2)"));
         }
         Ok((Some(challenge.to_owned()), Some(method)))
     }
@@ -392,6 +436,15 @@ impl OAuthServer {
             }
             return Ok(Step::Answer(self.interact(client, pending, stored, InteractionKind::Login).await?));
         };
+        // A request that failed while the user was not signed in: now it may be redirected.
+        if let Some(err) = &pending.error {
+            let code = ErrorCode::parse(&err.code).unwrap_or(ErrorCode::InvalidRequest);
+            let e = match &err.description {
+                Some(d) => OAuthError::with(code, d.clone()),
+                None => OAuthError::new(code),
+            };
+            return Ok(Step::Fail(e));
+        }
         // Consent.
         let approved = match decision {
             Some(ConsentDecision::Deny) => {

@@ -81,8 +81,21 @@ pub struct PendingAuthorization {
     pub login_hint: Option<String>,
     /// OIDC `ui_locales`, space-separated language tags.
     pub ui_locales: Option<String>,
+    /// A request that failed validation while the user was not signed in: the error is
+    /// delivered to the client only after the user has logged in (RFC 9700 §4.11.2).
+    #[serde(default)]
+    pub error: Option<PendingError>,
     /// When the request arrived.
     pub created_at: UnixTime,
     /// When it expires.
     pub expires_at: UnixTime,
+}
+
+/// An authorization error waiting for the user's login before it is redirected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingError {
+    /// The error code (`invalid_scope`, …).
+    pub code: String,
+    /// The description.
+    pub description: Option<String>,
 }
