@@ -243,3 +243,91 @@ async fn signing_keys_are_sealed_with_the_key_encryption_key() {
     let out = String::from_utf8_lossy(&out.stdout);
     assert!(out.contains("key_encryption_key") && !out.contains(kek), "{out}");
 }
+
+#[tokio::test]
+async fn the_code_flow_over_the_pages_returns_an_id_token_that_verifies_with_the_published_jwks() {
+    const CB: &str = "https://notes.example/cb";
+    // RFC 7636 Appendix B.
+    const V: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    const C: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+    let s = Server::start();
+    for scope in ["openid", "offline_access", "email"] {
+        s.cli(&["scope", "create", scope, "--description", scope, "--json"]).json();
+    }
+    let alice = s.user("alice", "pw-alice-1", &["--email", "alice@example.com"]);
+    let (id, secret) =
+        s.client(&["--name", "Notes", "--redirect-uri", CB, "--scope", "openid offline_access email"]);
+    let mut b = common::Browser::new();
+    let url = common::authorize_url(
+        &s,
+        &[
+            ("response_type", "code"),
+            ("client_id", &id),
+            ("redirect_uri", CB),
+            ("scope", "openid offline_access email"),
+            ("state", "st1"),
+            ("nonce", "n-0S6_WzA2Mj"),
+            ("code_challenge", C),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    let start = b.get(&url).await;
+    let login = b.get(&s.url(start.location().unwrap())).await;
+    let form = |p: &common::Page, n: &str| p.field(n).unwrap_or_else(|| panic!("no {n}: {}", p.body));
+    let after_login = b
+        .post_form(
+            &s.url("/login"),
+            &[
+                ("interaction", &form(&login, "interaction")),
+                ("csrf", &form(&login, "csrf")),
+                ("username", "alice"),
+                ("password", "pw-alice-1"),
+            ],
+        )
+        .await;
+    let consent = b.get(&s.url(after_login.location().unwrap())).await;
+    let done = b
+        .post_form(
+            &s.url("/consent"),
+            &[
+                ("interaction", &form(&consent, "interaction")),
+                ("csrf", &form(&consent, "csrf")),
+                ("decision", "approve"),
+            ],
+        )
+        .await;
+    let code = common::url_param(done.location().unwrap(), "code").unwrap();
+    let (status, _, body) = token(
+        &s,
+        &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", CB), ("code_verifier", V)],
+        Some((&id, &secret)),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["refresh_token"].is_string(), "offline_access was granted: {body}");
+    // Verify the ID token the way a relying party does: keys from the published JWKS only.
+    let (_, _, jwks) = get_json(&s.url("/jwks.json")).await;
+    let keys: Vec<serde_json::Map<String, Value>> =
+        jwks["keys"].as_array().unwrap().iter().map(|k| k.as_object().unwrap().clone()).collect();
+    use portcullis_core::Clock;
+    let check = portcullis_core::signing::JwtCheck {
+        typ: "JWT",
+        issuer: &s.base,
+        audience: Some(&id),
+        now: portcullis_core::SystemClock.now(),
+        leeway: 60,
+    };
+    let claims =
+        portcullis_core::signing::verify_jwt(body["id_token"].as_str().unwrap(), &keys, &check).unwrap();
+    assert_eq!(claims["nonce"], "n-0S6_WzA2Mj");
+    assert_eq!(claims["sub"], alice["id"]);
+    assert!(claims["auth_time"].is_i64());
+    let at = body["access_token"].as_str().unwrap();
+    assert_eq!(
+        claims["at_hash"],
+        portcullis_core::id_token::at_hash(portcullis_core::SigningAlg::RS256, at).as_str()
+    );
+    let userinfo: Value =
+        http().get(s.url("/userinfo")).bearer_auth(at).send().await.unwrap().json().await.unwrap();
+    assert_eq!(userinfo, json!({"sub": alice["id"], "email": "alice@example.com"}));
+}
