@@ -8,7 +8,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 /// Every setting of the binary, with its default.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
     /// Issuer identifier (RFC 8414 §2). Defaults to `http://` + `listen`.
@@ -96,6 +96,17 @@ impl Default for Settings {
             key_rotation_interval: 0,
             log: "info".into(),
         }
+    }
+}
+
+impl std::fmt::Debug for Settings {
+    /// The settings with secrets masked (`key_encryption_key`), never the key itself.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Settings {{ {} }}",
+            toml::to_string(&self.redacted()).unwrap_or_default().trim().replace('\n', ", ")
+        )
     }
 }
 
@@ -301,6 +312,17 @@ mod tests {
         assert!(Settings::load(Some(&f), |_| None, &[]).unwrap_err().contains("unknown setting"));
         let env = |k: &str| (k == "PORTCULLIS_PURGE_INTERVAL").then(|| "soon".to_owned());
         assert!(Settings::load(None, env, &[]).is_err());
+    }
+
+    #[test]
+    fn the_key_encryption_key_is_never_shown() {
+        let env = |k: &str| {
+            (k == "PORTCULLIS_KEY_ENCRYPTION_KEY").then(|| "c2VjcmV0LWtleS1tYXRlcmlhbA==".to_owned())
+        };
+        let s = Settings::load(None, env, &[]).unwrap();
+        assert!(!format!("{s:?}").contains("c2VjcmV0"));
+        assert!(!toml::to_string(&s.redacted()).unwrap().contains("c2VjcmV0"));
+        assert_eq!(s.key_encryption_key, "c2VjcmV0LWtleS1tYXRlcmlhbA==");
     }
 
     #[test]

@@ -331,3 +331,25 @@ async fn the_code_flow_over_the_pages_returns_an_id_token_that_verifies_with_the
         http().get(s.url("/userinfo")).bearer_auth(at).send().await.unwrap().json().await.unwrap();
     assert_eq!(userinfo, json!({"sub": alice["id"], "email": "alice@example.com"}));
 }
+
+#[tokio::test]
+async fn scheduled_rotation_publishes_the_next_key_before_it_signs() {
+    // Every second, for the test: the next key is published, then signs a second later.
+    let s = Server::start_with(
+        &[],
+        &[("PORTCULLIS_KEY_ROTATION_INTERVAL", "1"), ("PORTCULLIS_SIGNING_ALG", "EdDSA")],
+    );
+    let first = kids(&s).await;
+    assert_eq!(first.len(), 1);
+    let mut seen = first.clone();
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        seen = kids(&s).await;
+        if seen.len() > 1 {
+            break;
+        }
+    }
+    assert!(seen.len() > 1 && seen[0] == first[0], "a new key joins the published one: {seen:?}");
+    let list = s.cli(&["keys", "list", "--json"]).json();
+    assert!(list.as_array().unwrap().iter().all(|k| k["alg"] == "EdDSA"));
+}
