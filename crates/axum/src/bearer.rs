@@ -51,6 +51,7 @@ struct Settings {
     required: ScopeSet,
     realm: String,
     allow_query: bool,
+    audience: Option<String>,
 }
 
 /// A tower layer that admits only requests with a valid bearer token carrying the route's
@@ -98,6 +99,7 @@ impl BearerLayer {
                 required: ScopeSet::empty(),
                 realm: "portcullis".to_owned(),
                 allow_query: false,
+                audience: None,
             }),
         }
     }
@@ -108,6 +110,7 @@ impl BearerLayer {
             required: self.settings.required.clone(),
             realm: self.settings.realm.clone(),
             allow_query: self.settings.allow_query,
+            audience: self.settings.audience.clone(),
         };
         f(&mut s);
         self.settings = Arc::new(s);
@@ -126,6 +129,15 @@ impl BearerLayer {
     pub fn realm(self, realm: impl Into<String>) -> Self {
         let realm = realm.into();
         self.update(|s| s.realm = realm)
+    }
+
+    /// Accept only tokens whose audience (`aud`, RFC 8707 / RFC 9068) names this API. Opaque
+    /// tokens carry no audience, so with this set only JWT access tokens requested with
+    /// `resource=<audience>` pass. (`BearerLayer::jwks` always checks its own audience.)
+    #[must_use]
+    pub fn audience(self, audience: impl Into<String>) -> Self {
+        let audience = Some(audience.into());
+        self.update(|s| s.audience = audience)
     }
 
     /// Also accept the token as an `access_token` query parameter or form field (RFC 6750
@@ -188,6 +200,10 @@ where
                     return Ok(json_error(&e).into_response());
                 }
             };
+            if s.audience.as_ref().is_some_and(|a| !info.audience.contains(a)) {
+                let e = OAuthError::with(ErrorCode::InvalidToken, "the access token is for another audience");
+                return Ok(refuse(s, Some(&e), None));
+            }
             if !info.has_scopes(&s.required) {
                 let e =
                     OAuthError::with(ErrorCode::InsufficientScope, "the access token lacks a required scope");

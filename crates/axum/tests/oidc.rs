@@ -272,3 +272,36 @@ async fn jwks_verifier_accepts_jwt_access_tokens_for_its_audience_and_follows_ro
     f.server.rotate_signing_key(0).await.unwrap();
     assert_eq!(ask(token("https://notes.test").await).await.0, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn local_layer_with_an_audience_admits_only_tokens_for_it() {
+    let f = Fixture::with_config(es256("https://as.test"));
+    f.add_scope("notes:read", false).await;
+    let (id, secret) =
+        f.add_client(ClientSpec::confidential(&["client_credentials"]).scopes("notes:read")).await;
+    let api = Router::new().route(
+        "/me",
+        get(whoami)
+            .layer(BearerLayer::local(f.server.clone()).audience("https://notes.test").scopes("notes:read")),
+    );
+    let mut statuses = Vec::new();
+    for resource in [Some("https://notes.test"), Some("https://other.test"), None] {
+        let mut form = vec![("grant_type", "client_credentials"), ("scope", "notes:read")];
+        if let Some(r) = resource {
+            form.push(("resource", r));
+        }
+        let t = field(&f.token(&form, Some((&id, &secret))).await, "access_token").unwrap();
+        let res = api
+            .clone()
+            .oneshot(
+                Request::get("/me")
+                    .header("authorization", format!("Bearer {t}"))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        statuses.push(res.status());
+    }
+    assert_eq!(statuses, vec![StatusCode::OK, StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED]);
+}
