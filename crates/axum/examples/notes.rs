@@ -17,6 +17,17 @@
 //!
 //! Routes and the scopes they need: `GET /notes` (`notes:read`), `POST /notes`
 //! (`notes:write`), `GET /me` (any valid token).
+//!
+//! With `NOTES_AUDIENCE` set, the API verifies JWT access tokens (RFC 9068) itself with the
+//! server's published keys (`/jwks.json`) instead: no call to Portcullis per request and no
+//! credentials of its own. Clients then ask for tokens for this API with RFC 8707 `resource`:
+//!
+//! ```sh
+//! PORTCULLIS_URL=http://127.0.0.1:8080 NOTES_AUDIENCE=http://127.0.0.1:3000 \
+//!     cargo run -p portcullis-axum --example notes
+//! curl -u "$ID:$SECRET" -d grant_type=client_credentials -d scope=notes:read \
+//!      -d resource=http://127.0.0.1:3000 http://127.0.0.1:8080/token    # → a JWT for this API
+//! ```
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -78,14 +89,21 @@ pub fn app(layer: BearerLayer) -> Router {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let env = |k: &str| std::env::var(k).map_err(|_| format!("set {k}"));
     let base = env("PORTCULLIS_URL")?;
-    let client = portcullis_axum::IntrospectionClient::new(
-        format!("{}/introspect", base.trim_end_matches('/')),
-        env("NOTES_CLIENT_ID")?,
-        env("NOTES_CLIENT_SECRET")?,
-    );
+    let base = base.trim_end_matches('/');
+    let layer = match std::env::var("NOTES_AUDIENCE") {
+        // The issuer is the server's URL (its `issuer` setting); the audience is this API.
+        Ok(audience) => {
+            BearerLayer::jwks(portcullis_axum::JwksVerifier::new(format!("{base}/jwks.json"), base, audience))
+        }
+        Err(_) => BearerLayer::remote(portcullis_axum::IntrospectionClient::new(
+            format!("{base}/introspect"),
+            env("NOTES_CLIENT_ID")?,
+            env("NOTES_CLIENT_SECRET")?,
+        )),
+    };
     let listen = std::env::var("NOTES_LISTEN").unwrap_or_else(|_| "127.0.0.1:3000".into());
     let listener = tokio::net::TcpListener::bind(&listen).await?;
     println!("notes API listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, app(BearerLayer::remote(client).realm("notes"))).await?;
+    axum::serve(listener, app(layer.realm("notes"))).await?;
     Ok(())
 }

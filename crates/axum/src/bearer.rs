@@ -29,6 +29,9 @@ pub enum Verifier {
     /// In another process, through `/introspect` (with a small bounded cache).
     #[cfg(feature = "introspection")]
     Remote(Arc<crate::introspection::IntrospectionClient>),
+    /// In another process, JWT access tokens only, with the issuer's published keys.
+    #[cfg(feature = "jwks")]
+    Jwks(Arc<crate::jwks::JwksVerifier>),
 }
 
 impl Verifier {
@@ -37,6 +40,8 @@ impl Verifier {
             Self::Local(server) => server.verify_bearer(token).await,
             #[cfg(feature = "introspection")]
             Self::Remote(client) => client.verify(token).await,
+            #[cfg(feature = "jwks")]
+            Self::Jwks(v) => v.verify(token).await,
         }
     }
 }
@@ -46,6 +51,7 @@ struct Settings {
     required: ScopeSet,
     realm: String,
     allow_query: bool,
+    audience: Option<String>,
 }
 
 /// A tower layer that admits only requests with a valid bearer token carrying the route's
@@ -78,6 +84,13 @@ impl BearerLayer {
         Self::with_verifier(Verifier::Remote(Arc::new(client)))
     }
 
+    /// Verify JWT access tokens with the issuer's JWKS (no call per request; revocation is
+    /// not seen until the token expires).
+    #[cfg(feature = "jwks")]
+    pub fn jwks(verifier: crate::jwks::JwksVerifier) -> Self {
+        Self::with_verifier(Verifier::Jwks(Arc::new(verifier)))
+    }
+
     /// Verify tokens with a [`Verifier`].
     pub fn with_verifier(verifier: Verifier) -> Self {
         Self {
@@ -86,6 +99,7 @@ impl BearerLayer {
                 required: ScopeSet::empty(),
                 realm: "portcullis".to_owned(),
                 allow_query: false,
+                audience: None,
             }),
         }
     }
@@ -96,6 +110,7 @@ impl BearerLayer {
             required: self.settings.required.clone(),
             realm: self.settings.realm.clone(),
             allow_query: self.settings.allow_query,
+            audience: self.settings.audience.clone(),
         };
         f(&mut s);
         self.settings = Arc::new(s);
@@ -114,6 +129,15 @@ impl BearerLayer {
     pub fn realm(self, realm: impl Into<String>) -> Self {
         let realm = realm.into();
         self.update(|s| s.realm = realm)
+    }
+
+    /// Accept only tokens whose audience (`aud`, RFC 8707 / RFC 9068) names this API. Opaque
+    /// tokens carry no audience, so with this set only JWT access tokens requested with
+    /// `resource=<audience>` pass. (`BearerLayer::jwks` always checks its own audience.)
+    #[must_use]
+    pub fn audience(self, audience: impl Into<String>) -> Self {
+        let audience = Some(audience.into());
+        self.update(|s| s.audience = audience)
     }
 
     /// Also accept the token as an `access_token` query parameter or form field (RFC 6750
@@ -161,7 +185,7 @@ where
         let settings = self.settings.clone();
         Box::pin(async move {
             let s = &settings;
-            let (req, token) = match extract(req, s.allow_query).await {
+            let (req, token) = match extract(req, s.allow_query, s.allow_query).await {
                 Ok(found) => found,
                 Err(e) => return Ok(refuse(s, Some(&e), None)),
             };
@@ -176,6 +200,10 @@ where
                     return Ok(json_error(&e).into_response());
                 }
             };
+            if s.audience.as_ref().is_some_and(|a| !info.audience.contains(a)) {
+                let e = OAuthError::with(ErrorCode::InvalidToken, "the access token is for another audience");
+                return Ok(refuse(s, Some(&e), None));
+            }
             if !info.has_scopes(&s.required) {
                 let e =
                     OAuthError::with(ErrorCode::InsufficientScope, "the access token lacks a required scope");
@@ -205,11 +233,13 @@ fn invalid_request(d: &'static str) -> OAuthError {
     OAuthError::invalid_request(d)
 }
 
-/// Find the token. RFC 6750 §2: "Clients MUST NOT use more than one method to transmit the
-/// token in each request", so two methods are `invalid_request`.
-async fn extract(
+/// Find the token: the header always; the query (§2.3) and a form body (§2.2) when allowed.
+/// RFC 6750 §2: "Clients MUST NOT use more than one method to transmit the token in each
+/// request", so two methods are `invalid_request`; so is a token in a place not allowed.
+pub(crate) async fn extract(
     req: Request<Body>,
     allow_query: bool,
+    allow_body: bool,
 ) -> Result<(Request<Body>, Option<String>), OAuthError> {
     let mut found: Vec<String> = Vec::new();
     let mut headers = req.headers().get_all(AUTHORIZATION).iter();
@@ -239,7 +269,7 @@ async fn extract(
         && req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
             v.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/x-www-form-urlencoded")
         });
-    let req = if allow_query && is_form {
+    let req = if allow_body && is_form {
         let (parts, body) = req.into_parts();
         let bytes = axum::body::to_bytes(body, crate::MAX_FORM_BYTES)
             .await

@@ -148,6 +148,11 @@ fn parse(body: &Value) -> Option<TokenInfo> {
         issued_at: body.get("iat").and_then(Value::as_i64).unwrap_or(0),
         expires_at: body.get("exp").and_then(Value::as_i64)?,
         jti: body.get("jti").and_then(Value::as_str).unwrap_or("").to_owned(),
+        audience: match body.get("aud") {
+            Some(Value::String(a)) => vec![a.clone()],
+            Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+            _ => Vec::new(),
+        },
         client_id,
     })
 }

@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::model::key::SigningAlg;
+
 /// Policy and lifetimes for an [`crate::OAuthServer`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -33,6 +35,11 @@ pub struct Config {
     /// How long a pending authorization request waits for login and consent, seconds.
     /// Default 600.
     pub interaction_lifetime: i64,
+    /// ID token lifetime in seconds (OIDC Core §2 `exp`). Default 3600.
+    pub id_token_lifetime: i64,
+    /// The algorithm new signing keys use. Default RS256, which OIDC requires every provider
+    /// to support (OIDC Core §15.1; Discovery `id_token_signing_alg_values_supported`).
+    pub signing_alg: SigningAlg,
 }
 
 impl Default for Config {
@@ -50,6 +57,8 @@ impl Default for Config {
             allow_implicit_grant: false,
             allow_empty_state: false,
             interaction_lifetime: 600,
+            id_token_lifetime: 3600,
+            signing_alg: SigningAlg::RS256,
         }
     }
 }
@@ -72,6 +81,7 @@ impl Config {
             ("refresh_token_lifetime", self.refresh_token_lifetime),
             ("authorization_code_lifetime", self.authorization_code_lifetime),
             ("interaction_lifetime", self.interaction_lifetime),
+            ("id_token_lifetime", self.id_token_lifetime),
         ] {
             if v <= 0 {
                 return Err(format!("{name} must be a positive number of seconds"));

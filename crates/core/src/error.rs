@@ -36,6 +36,8 @@ pub enum ErrorCode {
     InsufficientScope,
     /// RFC 7009 §2.2.1
     UnsupportedTokenType,
+    /// RFC 8707 §2: the `resource` is invalid or not accepted.
+    InvalidTarget,
     /// OpenID Connect Core §3.1.2.6
     LoginRequired,
     /// OpenID Connect Core §3.1.2.6
@@ -61,6 +63,7 @@ impl ErrorCode {
             Self::InvalidToken => "invalid_token",
             Self::InsufficientScope => "insufficient_scope",
             Self::UnsupportedTokenType => "unsupported_token_type",
+            Self::InvalidTarget => "invalid_target",
             Self::LoginRequired => "login_required",
             Self::ConsentRequired => "consent_required",
             Self::InteractionRequired => "interaction_required",

@@ -20,6 +20,11 @@
 //! | RFC 7009 revocation | [`endpoint::revoke`] |
 //! | RFC 7636 PKCE | [`pkce`] |
 //! | RFC 7662 introspection | [`endpoint::introspect`] |
+//! | RFC 7515, 7517, 7638, 8725 JWS, JWKS, key rotation | [`signing`] |
+//! | RFC 8414, OIDC Discovery 1.0 metadata | [`endpoint::metadata`] |
+//! | RFC 8707 resource indicators | [`endpoint::token`] |
+//! | RFC 9068 JWT access tokens | [`server`], [`bearer`] |
+//! | OIDC Core §2, §3.1.3.6, §5 ID token, UserInfo | [`id_token`], [`endpoint::userinfo`] |
 
 pub mod bearer;
 pub mod client_auth;
@@ -28,10 +33,12 @@ pub mod config;
 pub mod endpoint;
 pub mod error;
 pub mod grant;
+pub mod id_token;
 pub mod model;
 pub mod params;
 pub mod pkce;
 pub mod server;
+pub mod signing;
 pub mod store;
 pub mod wire;
 
@@ -49,12 +56,14 @@ pub use error::{ErrorCode, OAuthError};
 pub use grant::{GrantContext, Issue, TokenGrant};
 pub use model::account::Account;
 pub use model::authorization::{AuthorizationCode, PendingAuthorization, ResponseType};
-pub use model::client::{AuthMethod, Client};
+pub use model::client::{AccessTokenFormat, AuthMethod, Client};
 pub use model::consent::Consent;
+pub use model::key::{SigningAlg, SigningKeyRecord};
 pub use model::scope::{ScopeDef, ScopeSet};
 pub use model::secret::{SecretHash, SecretString};
 pub use model::session::Session;
 pub use model::token::{AccessTokenRecord, RefreshTokenRecord, Take};
 pub use params::Params;
 pub use server::{BuildError, Builder, NewAuthorizationCode, OAuthServer, TokenResponse};
+pub use signing::KeyEncryptionKey;
 pub use store::{Store, StoreError, StoreResult};

@@ -10,12 +10,15 @@ use crate::grant::client_credentials::ClientCredentialsGrant;
 use crate::grant::password::{PasswordAuthenticator, PasswordGrant, StorePasswordAuthenticator};
 use crate::grant::refresh_token::RefreshTokenGrant;
 use crate::grant::{GrantRegistry, Issue, TokenGrant};
+use crate::id_token::{at_hash, IdTokenClaims, ID_TOKEN_TYP};
 use crate::model::authorization::AuthorizationCode;
+use crate::model::client::AccessTokenFormat;
 use crate::model::client::Client;
 use crate::model::scope::ScopeSet;
 use crate::model::secret::{generate, hash_token, random_id, SecretString, TokenKind};
 use crate::model::token::{AccessTokenRecord, RefreshTokenRecord};
 use crate::pkce::CodeChallengeMethod;
+use crate::signing::{KeyCache, KeyEncryptionKey};
 use crate::store::Store;
 
 /// The authorization server. Cheap to clone (an `Arc` inside); build it once with [`Builder`].
@@ -29,6 +32,8 @@ struct Inner {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     grants: GrantRegistry,
+    key_encryption_key: Option<KeyEncryptionKey>,
+    key_cache: KeyCache,
 }
 
 /// Why [`Builder::build`] refused.
@@ -52,6 +57,7 @@ pub struct Builder {
     clock: Arc<dyn Clock>,
     extension_grants: Vec<Arc<dyn TokenGrant>>,
     password_authenticator: Option<Arc<dyn PasswordAuthenticator>>,
+    key_encryption_key: Option<KeyEncryptionKey>,
 }
 
 impl Builder {
@@ -63,6 +69,7 @@ impl Builder {
             clock: Arc::new(SystemClock),
             extension_grants: Vec::new(),
             password_authenticator: None,
+            key_encryption_key: None,
         }
     }
 
@@ -94,6 +101,13 @@ impl Builder {
         self
     }
 
+    /// Seal private signing keys at rest with this key (default: stored unencrypted).
+    #[must_use]
+    pub fn key_encryption_key(mut self, key: KeyEncryptionKey) -> Self {
+        self.key_encryption_key = Some(key);
+        self
+    }
+
     /// Check everything and build the server.
     pub fn build(self) -> Result<OAuthServer, BuildError> {
         self.config.validate().map_err(BuildError::InvalidConfig)?;
@@ -119,7 +133,16 @@ impl Builder {
             }
             grants.insert(g);
         }
-        Ok(OAuthServer { inner: Arc::new(Inner { config: self.config, store, clock: self.clock, grants }) })
+        Ok(OAuthServer {
+            inner: Arc::new(Inner {
+                config: self.config,
+                store,
+                clock: self.clock,
+                grants,
+                key_encryption_key: self.key_encryption_key,
+                key_cache: KeyCache::default(),
+            }),
+        })
     }
 }
 
@@ -157,6 +180,8 @@ pub struct TokenResponse {
     pub refresh_token: Option<SecretString>,
     /// `scope` (sent whenever not empty).
     pub scope: Option<ScopeSet>,
+    /// `id_token` (OIDC Core §3.1.3.3), when the scope includes `openid`.
+    pub id_token: Option<SecretString>,
     /// Extended attributes (only with `allow_extended_token_attributes`).
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
@@ -176,6 +201,9 @@ impl TokenResponse {
         }
         if let Some(s) = &self.scope {
             m.insert("scope".into(), s.to_string().into());
+        }
+        if let Some(t) = &self.id_token {
+            m.insert("id_token".into(), t.expose().into());
         }
         serde_json::Value::Object(m)
     }
@@ -205,6 +233,14 @@ impl OAuthServer {
     /// Every supported `grant_type`, sorted.
     pub fn grant_types(&self) -> Vec<String> {
         self.inner.grants.names()
+    }
+
+    pub(crate) fn key_encryption_key(&self) -> Option<&KeyEncryptionKey> {
+        self.inner.key_encryption_key.as_ref()
+    }
+
+    pub(crate) fn inner_key_cache(&self) -> &KeyCache {
+        &self.inner.key_cache
     }
 
     pub(crate) fn grant(&self, grant_type: &str) -> Option<&Arc<dyn TokenGrant>> {
@@ -275,17 +311,51 @@ impl OAuthServer {
         Ok(code)
     }
 
-    /// Mint the tokens a grant decided on and store their hashes.
+    /// Mint the tokens a grant decided on and store their hashes. `resources` are the
+    /// request's RFC 8707 resource indicators (already validated).
     pub(crate) async fn mint(
         &self,
         client: &Client,
         issue: Issue,
+        resources: &[String],
         now: UnixTime,
     ) -> Result<TokenResponse, OAuthError> {
         let cfg = self.config();
-        let family = issue.family.unwrap_or_else(random_id);
-        let access_token = generate(TokenKind::AccessToken);
+        let family = issue.family.clone().unwrap_or_else(random_id);
         let expires_in = client.access_token_lifetime.unwrap_or(cfg.access_token_lifetime);
+        // RFC 9068 per client; a resource indicator always gets a JWT, so the resource server
+        // named in `aud` can verify it with the JWKS alone.
+        let jwt = client.access_token_format == AccessTokenFormat::Jwt || !resources.is_empty();
+        let wants_id_token = issue.id_token && issue.subject.is_some();
+        let key = if jwt || wants_id_token { Some(self.signing_key(now).await?) } else { None };
+        let (access_token, access_hash) = if let (true, Some(key)) = (jwt, &key) {
+            let jti = random_jti();
+            let claims = self.jwt_access_token_claims(client, &issue, resources, &jti, now, expires_in);
+            let token = self.sign_jwt(key, "at+jwt", &claims)?;
+            // The store keys a JWT access token by the hash of its `jti`, so it can be revoked.
+            (SecretString::new(token), hash_token(&jti))
+        } else {
+            let t = generate(TokenKind::AccessToken);
+            let h = hash_token(t.expose());
+            (t, h)
+        };
+        let id_token = match (&issue.subject, &key) {
+            (Some(sub), Some(key)) if wants_id_token => {
+                let claims = IdTokenClaims {
+                    issuer: &cfg.issuer,
+                    subject: sub,
+                    client_id: &client.id,
+                    now,
+                    lifetime: cfg.id_token_lifetime,
+                    auth_time: issue.auth_time,
+                    nonce: issue.nonce.as_deref(),
+                    // §3.1.3.6: the hash of the ID token's own `alg`.
+                    at_hash: at_hash(key.alg, access_token.expose()),
+                };
+                Some(SecretString::new(self.sign_jwt(key, ID_TOKEN_TYP, &claims.to_map())?))
+            }
+            _ => None,
+        };
         let refresh_token = issue.refresh_token.then(|| generate(TokenKind::RefreshToken));
         let refresh = refresh_token.as_ref().map(|rt| RefreshTokenRecord {
             hash: hash_token(rt.expose()),
@@ -298,7 +368,7 @@ impl OAuthServer {
             expires_at: now + client.refresh_token_lifetime.unwrap_or(cfg.refresh_token_lifetime),
         });
         let access = AccessTokenRecord {
-            hash: hash_token(access_token.expose()),
+            hash: access_hash,
             family,
             client_id: client.id.clone(),
             subject: issue.subject,
@@ -321,7 +391,54 @@ impl OAuthServer {
             expires_in,
             refresh_token,
             scope: (!issue.scopes.is_empty()).then_some(issue.scopes),
+            id_token,
             extra,
         })
     }
+
+    /// RFC 9068 §2.2 claims. Without a resource indicator the audience is this issuer: such a
+    /// token is meant for Portcullis's own endpoints (UserInfo).
+    fn jwt_access_token_claims(
+        &self,
+        client: &Client,
+        issue: &Issue,
+        resources: &[String],
+        jti: &str,
+        now: UnixTime,
+        expires_in: i64,
+    ) -> serde_json::Map<String, serde_json::Value> {
+        use serde_json::Value;
+        let cfg = self.config();
+        let mut m = serde_json::Map::new();
+        m.insert("iss".into(), cfg.issuer.clone().into());
+        // §2.2: with no resource owner (client credentials), `sub` identifies the client.
+        m.insert("sub".into(), issue.subject.clone().unwrap_or_else(|| client.id.clone()).into());
+        let aud = match resources {
+            [] => Value::from(cfg.issuer.clone()),
+            [one] => Value::from(one.clone()),
+            many => Value::from(many.to_vec()),
+        };
+        m.insert("aud".into(), aud);
+        m.insert("exp".into(), (now + expires_in).into());
+        m.insert("iat".into(), now.into());
+        m.insert("jti".into(), jti.into());
+        m.insert("client_id".into(), client.id.clone().into());
+        if !issue.scopes.is_empty() {
+            m.insert("scope".into(), issue.scopes.to_string().into());
+        }
+        if let (Some(t), Some(_)) = (issue.auth_time, &issue.subject) {
+            m.insert("auth_time".into(), t.into());
+        }
+        m
+    }
+}
+
+/// A `jti` for a JWT access token: 256 random bits, base64url.
+fn random_jti() -> String {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
 }

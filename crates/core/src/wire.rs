@@ -26,6 +26,60 @@ pub fn json_no_store(status: StatusCode, body: &serde_json::Value) -> Response<S
     res
 }
 
+/// How long clients may cache the metadata and the JWKS. A scheduled rotation publishes the
+/// next key at least this long before it signs (checklist 19.5.1).
+pub const PUBLIC_MAX_AGE: u32 = 300;
+
+/// A public JSON document (metadata, JWKS): cacheable for [`PUBLIC_MAX_AGE`] seconds and
+/// readable cross-origin, so browser applications can discover the issuer.
+pub fn json_public(body: &serde_json::Value) -> Response<String> {
+    let mut res = Response::new(body.to_string());
+    let h = res.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={PUBLIC_MAX_AGE}")) {
+        h.insert(CACHE_CONTROL, v);
+    }
+    h.insert(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    res
+}
+
+/// A public document, or the error that prevented it (a store failure: 5xx).
+pub fn public_document(result: Result<serde_json::Value, OAuthError>) -> Response<String> {
+    match result {
+        Ok(v) => json_public(&v),
+        Err(e) => {
+            tracing::error!(error = %e.code, cause = e.cause.as_deref().unwrap_or(""), "public document failed");
+            json_error(&e)
+        }
+    }
+}
+
+/// The UserInfo response (OIDC Core §5.3.2), or its RFC 6750 §3 refusal. Personal data: not
+/// cached.
+pub fn userinfo_response(
+    realm: &str,
+    result: Result<serde_json::Map<String, serde_json::Value>, OAuthError>,
+) -> Response<String> {
+    let openid = ScopeSet::from_stored("openid");
+    match result {
+        Ok(claims) => json_no_store(StatusCode::OK, &serde_json::Value::Object(claims)),
+        Err(e)
+            if matches!(
+                e.code,
+                crate::ErrorCode::InvalidToken
+                    | crate::ErrorCode::InsufficientScope
+                    | crate::ErrorCode::InvalidRequest
+            ) =>
+        {
+            bearer_error(realm, Some(&e), &openid, None)
+        }
+        Err(e) => {
+            tracing::error!(error = %e.code, cause = e.cause.as_deref().unwrap_or(""), "userinfo failed");
+            json_error(&e)
+        }
+    }
+}
+
 /// The RFC 6749 §5.2 error body.
 pub fn error_body(err: &OAuthError) -> serde_json::Value {
     let mut m = serde_json::Map::new();

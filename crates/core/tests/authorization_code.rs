@@ -26,7 +26,8 @@ fn new_code(client_id: &str, challenge: Option<(&str, CodeChallengeMethod)>) -> 
         subject: "alice-sub".into(),
         redirect_uri: CB.into(),
         redirect_uri_given: true,
-        scopes: ScopeSet::parse("openid profile").unwrap(),
+        // OIDC Core §11: with openid, a refresh token only comes with offline_access.
+        scopes: ScopeSet::parse("openid offline_access profile").unwrap(),
         code_challenge: challenge.map(|(c, m)| (c.to_owned(), m)),
         nonce: None,
         auth_time: Some(1_699_999_000),
@@ -75,7 +76,7 @@ async fn code_exchange_issues_tokens_for_the_subject_and_scopes_of_the_code() {
     let body = json_body(&res);
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["expires_in"], 3600);
-    assert_eq!(body["scope"], "openid profile");
+    assert_eq!(body["scope"], "offline_access openid profile");
     assert!(body["refresh_token"].as_str().unwrap().starts_with("pc_rt_"));
     let at = &s.f.store.access_tokens()[0];
     assert_eq!(at.subject.as_deref(), Some("alice-sub"));

@@ -1285,9 +1285,16 @@ async fn the_full_code_flow_ends_with_tokens_and_the_code_carries_nonce_and_auth
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["scope"], "openid profile");
     assert!(body["access_token"].as_str().unwrap().starts_with("pc_at_"));
-    assert!(body["refresh_token"].as_str().unwrap().starts_with("pc_rt_"));
+    // OIDC Core §11 (issue #5): with openid, a refresh token only comes with offline_access.
+    assert!(body.get("refresh_token").is_none(), "{body}");
     assert_eq!(t.f.store.access_tokens()[0].subject.as_deref(), Some("alice-sub"));
-    assert_eq!(t.f.store.refresh_tokens()[0].auth_time, Some(login.auth_time));
+    // The ID token carries the request's nonce and the login's auth_time (OIDC Core §3.1.3.6).
+    let claims =
+        t.f.server
+            .verify_id_token(body["id_token"].as_str().unwrap(), "c1", Some("n-0S6_WzA2Mj"))
+            .await
+            .unwrap();
+    assert_eq!(claims["auth_time"], login.auth_time);
     // Checklist 5.1: single use.
     let res = t.exchange(&code, &[("redirect_uri", CB), ("code_verifier", V)]).await;
     assert_eq!(error_code(&res).as_deref(), Some("invalid_grant"));

@@ -1,4 +1,4 @@
--- Portcullis PostgreSQL schema, version 1: the tables of SQLite migrations 0001-0003 in one.
+-- Portcullis PostgreSQL schema, version 1: the tables of SQLite migrations 0001-0004 in one.
 --
 -- Tokens, codes, interaction and session ids are kept only as the hex SHA-256 of the value
 -- (never the value itself). Times are BIGINT unix seconds handed in by the core's clock
@@ -19,6 +19,7 @@ CREATE TABLE clients (
     access_token_lifetime       BIGINT,
     refresh_token_lifetime      BIGINT,
     authorization_code_lifetime BIGINT,
+    access_token_format         TEXT    NOT NULL DEFAULT 'opaque', -- 'opaque' or 'jwt' (RFC 9068)
     created_at                  BIGINT  NOT NULL,
     updated_at                  BIGINT  NOT NULL,
     seq                         BIGINT  GENERATED ALWAYS AS IDENTITY -- insertion order (SQLite: rowid)
@@ -126,6 +127,24 @@ CREATE TABLE sessions (
 );
 CREATE INDEX sessions_subject ON sessions (subject);
 CREATE INDEX sessions_expires_at ON sessions (expires_at);
+
+-- Signing keys (issue #5). private_key is the stored form the core hands over: PKCS#8, sealed
+-- with AES-256-GCM when a key_encryption_key is configured ("aes256gcm:…"), else "pkcs8:…".
+-- public_jwk is the JSON object published in the JWKS. retire_at and expires_at are NULL until
+-- the key is retired. Changes to the set take an advisory lock (see key.rs).
+CREATE TABLE signing_keys (
+    kid         TEXT   NOT NULL PRIMARY KEY,
+    alg         TEXT   NOT NULL,
+    private_key TEXT   NOT NULL,
+    public_jwk  TEXT   NOT NULL, -- JSON object
+    created_at  BIGINT NOT NULL,
+    not_before  BIGINT NOT NULL,
+    retire_at   BIGINT,
+    expires_at  BIGINT,
+    seq         BIGINT GENERATED ALWAYS AS IDENTITY -- insertion order (SQLite: rowid)
+);
+CREATE INDEX signing_keys_not_before ON signing_keys (not_before, created_at);
+CREATE INDEX signing_keys_expires_at ON signing_keys (expires_at);
 
 -- Families revoked by revoke_family (a replayed code or refresh token, RFC 9700 §4.14.2).
 -- save_tokens stores tokens of a family listed here as revoked, so a replay revokes what the

@@ -22,7 +22,7 @@ fn account_from_row(row: &PgRow) -> StoreResult<Account> {
 #[async_trait::async_trait]
 impl AccountStore for PostgresStore {
     async fn get_account(&self, id: &str) -> StoreResult<Option<Account>> {
-        if !(storable(id)) {
+        if !storable(id) {
             return Ok(None);
         }
         let row = sqlx::query("SELECT * FROM accounts WHERE id = $1")
@@ -34,7 +34,7 @@ impl AccountStore for PostgresStore {
     }
 
     async fn find_account_by_username(&self, username: &str) -> StoreResult<Option<Account>> {
-        if !(storable(username)) {
+        if !storable(username) {
             return Ok(None);
         }
         let row = sqlx::query("SELECT * FROM accounts WHERE username = $1")
@@ -83,7 +83,7 @@ impl AccountStore for PostgresStore {
     }
 
     async fn delete_account(&self, id: &str) -> StoreResult<bool> {
-        if !(storable(id)) {
+        if !storable(id) {
             return Ok(false);
         }
         let mut tx = self.begin().await?;

@@ -1,6 +1,6 @@
 //! Registered clients (`portcullis_core::store::ClientStore`).
 
-use portcullis_core::model::client::{AuthMethod, Client};
+use portcullis_core::model::client::{AccessTokenFormat, AuthMethod, Client};
 use portcullis_core::store::{ClientStore, StoreError, StoreResult};
 use portcullis_core::{ScopeSet, SecretHash};
 use sqlx::postgres::PgRow;
@@ -19,6 +19,9 @@ fn client_from_row(row: &PgRow) -> StoreResult<Client> {
     let method: String = col(row, "auth_method")?;
     let auth_method = AuthMethod::parse(&method)
         .ok_or_else(|| StoreError::Backend(format!("unknown token_endpoint_auth_method {method:?}")))?;
+    let format: String = col(row, "access_token_format")?;
+    let access_token_format = AccessTokenFormat::parse(&format)
+        .ok_or_else(|| StoreError::Backend(format!("unknown access_token_format {format:?}")))?;
     Ok(Client {
         id: col(row, "id")?,
         name: col(row, "name")?,
@@ -31,6 +34,7 @@ fn client_from_row(row: &PgRow) -> StoreResult<Client> {
         access_token_lifetime: col(row, "access_token_lifetime")?,
         refresh_token_lifetime: col(row, "refresh_token_lifetime")?,
         authorization_code_lifetime: col(row, "authorization_code_lifetime")?,
+        access_token_format,
         created_at: col(row, "created_at")?,
         updated_at: col(row, "updated_at")?,
     })
@@ -39,7 +43,7 @@ fn client_from_row(row: &PgRow) -> StoreResult<Client> {
 #[async_trait::async_trait]
 impl ClientStore for PostgresStore {
     async fn get_client(&self, id: &str) -> StoreResult<Option<Client>> {
-        if !(storable(id)) {
+        if !storable(id) {
             return Ok(None);
         }
         let row = sqlx::query("SELECT * FROM clients WHERE id = $1")
@@ -54,7 +58,8 @@ impl ClientStore for PostgresStore {
         sqlx::query(
             "INSERT INTO clients (id, name, secret, redirect_uris, grant_types, scopes, auth_method, \
              trusted, access_token_lifetime, refresh_token_lifetime, authorization_code_lifetime, \
-             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+             created_at, updated_at, access_token_format) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(&client.id)
         .bind(&client.name)
@@ -69,6 +74,7 @@ impl ClientStore for PostgresStore {
         .bind(client.authorization_code_lifetime)
         .bind(client.created_at)
         .bind(client.updated_at)
+        .bind(client.access_token_format.as_str())
         .execute(&self.pool)
         .await
         .map_err(conflict_err("a client with this client_id already exists"))?;
@@ -80,7 +86,7 @@ impl ClientStore for PostgresStore {
             "UPDATE clients SET name = $2, secret = $3, redirect_uris = $4, grant_types = $5, \
              scopes = $6, auth_method = $7, trusted = $8, access_token_lifetime = $9, \
              refresh_token_lifetime = $10, authorization_code_lifetime = $11, created_at = $12, \
-             updated_at = $13 WHERE id = $1",
+             updated_at = $13, access_token_format = $14 WHERE id = $1",
         )
         .bind(&client.id)
         .bind(&client.name)
@@ -95,6 +101,7 @@ impl ClientStore for PostgresStore {
         .bind(client.authorization_code_lifetime)
         .bind(client.created_at)
         .bind(client.updated_at)
+        .bind(client.access_token_format.as_str())
         .execute(&self.pool)
         .await
         .map_err(db_err)?;
@@ -105,7 +112,7 @@ impl ClientStore for PostgresStore {
     }
 
     async fn delete_client(&self, id: &str) -> StoreResult<bool> {
-        if !(storable(id)) {
+        if !storable(id) {
             return Ok(false);
         }
         let mut tx = self.begin().await?;

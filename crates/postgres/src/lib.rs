@@ -13,6 +13,7 @@
 //! | `AccountStore` | `account.rs` |
 //! | `ConsentStore` | `consent.rs` |
 //! | `SessionStore` | `session.rs` |
+//! | `KeyStore` | `key.rs` |
 //! | `Store` (`ping`, `purge_expired`) | this file |
 //!
 //! The schema lives in `migrations/` and is embedded in the binary; [`PostgresStore::migrate`]
@@ -33,6 +34,7 @@ mod account;
 mod authorization;
 mod client;
 mod consent;
+mod key;
 mod scope;
 mod session;
 mod token;
@@ -57,13 +59,14 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections per process. Several nodes share the server's `max_connections` (default 100).
 const MAX_CONNECTIONS: u32 = 16;
 /// The tables `purge_expired` clears, with their keys; each has an indexed `expires_at`.
-const EXPIRING_TABLES: [(&str, &str); 6] = [
+const EXPIRING_TABLES: [(&str, &str); 7] = [
     ("authorization_codes", "hash"),
     ("access_tokens", "hash"),
     ("refresh_tokens", "hash"),
     ("pending_authorizations", "id_hash"),
     ("sessions", "id_hash"),
     ("revoked_families", "family"),
+    ("signing_keys", "kid"),
 ];
 
 /// A [`Store`] backed by a PostgreSQL database.

@@ -18,7 +18,7 @@ fn scope_from_row(row: &PgRow) -> StoreResult<ScopeDef> {
 #[async_trait::async_trait]
 impl ScopeStore for PostgresStore {
     async fn get_scope(&self, name: &str) -> StoreResult<Option<ScopeDef>> {
-        if !(storable(name)) {
+        if !storable(name) {
             return Ok(None);
         }
         let row = sqlx::query("SELECT * FROM scopes WHERE name = $1")
@@ -69,7 +69,7 @@ impl ScopeStore for PostgresStore {
     }
 
     async fn delete_scope(&self, name: &str) -> StoreResult<bool> {
-        if !(storable(name)) {
+        if !storable(name) {
             return Ok(false);
         }
         let done = sqlx::query("DELETE FROM scopes WHERE name = $1")

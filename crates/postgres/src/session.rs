@@ -30,7 +30,7 @@ impl SessionStore for PostgresStore {
     }
 
     async fn get_session(&self, id_hash: &str, now: UnixTime) -> StoreResult<Option<Session>> {
-        if !(storable(id_hash)) {
+        if !storable(id_hash) {
             return Ok(None);
         }
         let row = sqlx::query("SELECT * FROM sessions WHERE id_hash = $1 AND expires_at > $2")

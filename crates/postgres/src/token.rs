@@ -279,7 +279,7 @@ impl TokenStore for PostgresStore {
     }
 
     async fn list_tokens(&self, filter: &TokenFilter, now: UnixTime) -> StoreResult<Vec<TokenSummary>> {
-        if !(filter_storable(filter)) {
+        if !filter_storable(filter) {
             return Ok(Vec::new());
         }
         let (conditions, binds) = filter_sql(filter, 2);
@@ -308,7 +308,7 @@ impl TokenStore for PostgresStore {
     }
 
     async fn revoke_tokens(&self, filter: &TokenFilter) -> StoreResult<u64> {
-        if !(filter_storable(filter)) {
+        if !filter_storable(filter) {
             return Ok(0);
         }
         let mut tx = self.begin().await?;

@@ -42,7 +42,7 @@ async fn setup() -> Option<Setup> {
     let store: Arc<dyn Store> = db.store().await;
     let server = Builder::new(Config::default()).store(Arc::clone(&store)).build().unwrap();
     let now = server.now();
-    for name in ["openid", "profile"] {
+    for name in ["notes:read", "profile"] {
         let def = ScopeDef {
             name: name.into(),
             description: name.into(),
@@ -58,12 +58,13 @@ async fn setup() -> Option<Setup> {
         secret: Some(SecretHash::for_generated(&secret)),
         redirect_uris: vec![CB.into()],
         grant_types: vec!["authorization_code".into(), "refresh_token".into()],
-        scopes: ScopeSet::from_stored("openid profile"),
+        scopes: ScopeSet::from_stored("notes:read profile"),
         auth_method: AuthMethod::ClientSecretBasic,
         trusted: false,
         access_token_lifetime: None,
         refresh_token_lifetime: None,
         authorization_code_lifetime: None,
+        access_token_format: Default::default(),
         created_at: now,
         updated_at: now,
     };
@@ -78,7 +79,7 @@ impl Setup {
             subject: "alice".into(),
             redirect_uri: CB.into(),
             redirect_uri_given: true,
-            scopes: ScopeSet::from_stored("openid profile"),
+            scopes: ScopeSet::from_stored("notes:read profile"),
             code_challenge: None,
             nonce: None,
             auth_time: None,

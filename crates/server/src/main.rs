@@ -134,13 +134,13 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Config { command: ConfigCommand::Show } => {
-            print!("{}", toml::to_string(&settings).map_err(|e| e.to_string())?);
+            print!("{}", toml::to_string(&settings.redacted()).map_err(|e| e.to_string())?);
             Ok(())
         }
         Command::Manage(command) => {
             init_logging("warn");
             let store = store::open(&settings.database_url, settings.auto_migrate).await?;
-            cli::run(command, cli::Ctx { store, json: cli.json }).await
+            cli::run(command, cli::Ctx { store, json: cli.json, settings }).await
         }
     }
 }

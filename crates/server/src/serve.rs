@@ -10,7 +10,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use portcullis_core::wire::ClientIdentity;
-use portcullis_core::{Builder, OAuthServer};
+use portcullis_core::wire::PUBLIC_MAX_AGE;
+use portcullis_core::OAuthServer;
 use tokio::net::TcpListener;
 
 use crate::pages::{PageSettings, PagesState};
@@ -77,7 +78,13 @@ pub async fn run(mut settings: Settings) -> Result<(), String> {
         // No issuer configured: name the address actually bound (port 0 picks one).
         settings.issuer = format!("http://{addr}");
     }
-    let server = Builder::new(settings.core_config()).store(store).build().map_err(|e| e.to_string())?;
+    let server = settings.build_server(store)?;
+    // Keys are generated on first start (and rotated when signing_alg changed), before the
+    // first request needs one: RSA generation takes a moment.
+    server
+        .ensure_signing_key()
+        .await
+        .map_err(|e| format!("signing keys: {e} ({})", e.cause.as_deref().unwrap_or("")))?;
     let pages = PagesState::new(
         server.clone(),
         PageSettings {
@@ -92,6 +99,9 @@ pub async fn run(mut settings: Settings) -> Result<(), String> {
     // Tests and scripts read this line to learn the port when listening on port 0.
     println!("portcullis listening on http://{addr}");
     tokio::spawn(purge_loop(server.clone(), Duration::from_secs(settings.purge_interval.max(1))));
+    if settings.key_rotation_interval > 0 {
+        tokio::spawn(rotation_loop(server.clone(), settings.key_rotation_interval));
+    }
     let service = app(server, pages).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, service)
         .with_graceful_shutdown(shutdown_signal())
@@ -109,6 +119,35 @@ async fn purge_loop(server: OAuthServer, every: Duration) {
             Ok(0) => {}
             Ok(n) => tracing::info!(rows = n, "purged expired codes and tokens"),
             Err(e) => tracing::warn!(error = %e, "purge failed"),
+        }
+    }
+}
+
+/// Scheduled key rotation: when the signing key is `interval` seconds old and no successor is
+/// waiting, publish a new key that starts signing [`PUBLIC_MAX_AGE`] seconds later (at most
+/// `interval`), so clients that cached the JWKS learn it before they meet it (checklist 19.5.1).
+async fn rotation_loop(server: OAuthServer, interval: u64) {
+    let interval = i64::try_from(interval).unwrap_or(i64::MAX);
+    let every = Duration::from_secs(u64::try_from((interval / 10).clamp(1, 60)).unwrap_or(60));
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        let now = server.now();
+        let keys = match server.signing_keys().await {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::warn!(error = %e, "key rotation check failed");
+                continue;
+            }
+        };
+        let waiting = keys.iter().any(|k| k.not_before > now && k.verifies_at(now));
+        let due = keys.iter().rev().find(|k| k.signs_at(now)).is_none_or(|k| k.not_before + interval <= now);
+        if waiting || !due {
+            continue;
+        }
+        let delay = i64::from(PUBLIC_MAX_AGE).min(interval);
+        if let Err(e) = server.rotate_signing_key(delay).await {
+            tracing::warn!(error = %e, cause = e.cause.as_deref().unwrap_or(""), "scheduled key rotation failed");
         }
     }
 }

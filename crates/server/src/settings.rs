@@ -8,7 +8,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 /// Every setting of the binary, with its default.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
     /// Issuer identifier (RFC 8414 §2). Defaults to `http://` + `listen`.
@@ -56,6 +56,16 @@ pub struct Settings {
     pub logo_url: String,
     /// Seconds between purges of expired codes and tokens.
     pub purge_interval: u64,
+    /// ID token lifetime, seconds.
+    pub id_token_lifetime: i64,
+    /// Algorithm of new signing keys: RS256 (default, required by OpenID Connect), ES256 or
+    /// EdDSA. Changing it rotates the signing key at the next start.
+    pub signing_alg: String,
+    /// 32 random bytes in base64 (`openssl rand -base64 32`) that seal the private signing
+    /// keys in the database (AES-256-GCM). Empty: stored unencrypted.
+    pub key_encryption_key: String,
+    /// Seconds between scheduled signing key rotations; 0 turns them off.
+    pub key_rotation_interval: u64,
     /// Log filter (tracing `EnvFilter` syntax).
     pub log: String,
 }
@@ -85,8 +95,23 @@ impl Default for Settings {
             product_name: "Portcullis".into(),
             logo_url: String::new(),
             purge_interval: 300,
+            id_token_lifetime: core.id_token_lifetime,
+            signing_alg: core.signing_alg.as_str().into(),
+            key_encryption_key: String::new(),
+            key_rotation_interval: 0,
             log: "info".into(),
         }
+    }
+}
+
+impl std::fmt::Debug for Settings {
+    /// The settings with secrets masked (`key_encryption_key`), never the key itself.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Settings {{ {} }}",
+            toml::to_string(&self.redacted()).unwrap_or_default().trim().replace('\n', ", ")
+        )
     }
 }
 
@@ -113,6 +138,10 @@ pub const KEYS: &[&str] = &[
     "product_name",
     "logo_url",
     "purge_interval",
+    "id_token_lifetime",
+    "signing_alg",
+    "key_encryption_key",
+    "key_rotation_interval",
     "log",
 ];
 
@@ -188,8 +217,11 @@ impl Settings {
     }
 
     /// The core configuration these settings describe.
-    pub fn core_config(&self) -> portcullis_core::Config {
-        portcullis_core::Config {
+    pub fn core_config(&self) -> Result<portcullis_core::Config, String> {
+        let signing_alg = portcullis_core::SigningAlg::parse(&self.signing_alg).ok_or_else(|| {
+            format!("signing_alg: expected RS256, ES256 or EdDSA, got {:?}", self.signing_alg)
+        })?;
+        Ok(portcullis_core::Config {
             issuer: self.issuer.clone(),
             access_token_lifetime: self.access_token_lifetime,
             refresh_token_lifetime: self.refresh_token_lifetime,
@@ -202,7 +234,42 @@ impl Settings {
             allow_implicit_grant: self.allow_implicit_grant,
             allow_empty_state: self.allow_empty_state,
             interaction_lifetime: self.interaction_lifetime,
+            id_token_lifetime: self.id_token_lifetime,
+            signing_alg,
+        })
+    }
+
+    /// The key that seals private signing keys, when one is set.
+    pub fn key_encryption_key(&self) -> Result<Option<portcullis_core::KeyEncryptionKey>, String> {
+        if self.key_encryption_key.is_empty() {
+            return Ok(None);
         }
+        portcullis_core::KeyEncryptionKey::parse(&self.key_encryption_key).map(Some)
+    }
+
+    /// A server over `store` for these settings (management commands use it too, for keys).
+    pub fn build_server(
+        &self,
+        store: std::sync::Arc<dyn portcullis_core::Store>,
+    ) -> Result<portcullis_core::OAuthServer, String> {
+        let mut config = self.core_config()?;
+        if config.issuer.is_empty() {
+            config.issuer = format!("http://{}", self.listen);
+        }
+        let mut builder = portcullis_core::Builder::new(config).store(store);
+        if let Some(kek) = self.key_encryption_key()? {
+            builder = builder.key_encryption_key(kek);
+        }
+        builder.build().map_err(|e| e.to_string())
+    }
+
+    /// The settings as `config show` prints them: secrets masked.
+    pub fn redacted(&self) -> Settings {
+        let mut s = self.clone();
+        if !s.key_encryption_key.is_empty() {
+            s.key_encryption_key = "********".into();
+        }
+        s
     }
 
     /// Every key with its default, as a commented TOML file.
@@ -251,6 +318,17 @@ mod tests {
         assert!(Settings::load(Some(&f), |_| None, &[]).unwrap_err().contains("unknown setting"));
         let env = |k: &str| (k == "PORTCULLIS_PURGE_INTERVAL").then(|| "soon".to_owned());
         assert!(Settings::load(None, env, &[]).is_err());
+    }
+
+    #[test]
+    fn the_key_encryption_key_is_never_shown() {
+        let env = |k: &str| {
+            (k == "PORTCULLIS_KEY_ENCRYPTION_KEY").then(|| "c2VjcmV0LWtleS1tYXRlcmlhbA==".to_owned())
+        };
+        let s = Settings::load(None, env, &[]).unwrap();
+        assert!(!format!("{s:?}").contains("c2VjcmV0"));
+        assert!(!toml::to_string(&s.redacted()).unwrap().contains("c2VjcmV0"));
+        assert_eq!(s.key_encryption_key, "c2VjcmV0LWtleS1tYXRlcmlhbA==");
     }
 
     #[test]

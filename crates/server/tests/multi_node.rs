@@ -230,6 +230,63 @@ async fn a_refresh_token_raced_across_nodes_is_redeemed_once_and_the_family_revo
     }
 }
 
+async fn kids(node: &Server) -> Vec<String> {
+    let jwks: Value = http().get(node.url("/jwks.json")).send().await.unwrap().json().await.unwrap();
+    jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_owned()).collect()
+}
+
+/// The `kid` in a JWT's header.
+fn jwt_kid(jwt: &str) -> String {
+    use base64::Engine;
+    let header = jwt.split('.').next().unwrap();
+    let header = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header).unwrap();
+    let header: Value = serde_json::from_slice(&header).unwrap();
+    header["kid"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn signing_keys_are_created_once_and_rotations_are_published_by_every_node() {
+    if skip("signing_keys_are_created_once_and_rotations_are_published_by_every_node") {
+        return;
+    }
+    let db = Arc::new(Database::new());
+    // Both nodes start at once on an empty database: one first key, published by both.
+    let nodes = start_nodes(&db, 2);
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let first = kids(a).await;
+    assert_eq!(first.len(), 1, "one first key even when nodes start together: {first:?}");
+    assert_eq!(kids(b).await, first);
+
+    let (id, secret) = a.client(&[
+        "--name",
+        "jwt-app",
+        "--grant-type",
+        "client_credentials",
+        "--access-token-format",
+        "jwt",
+    ]);
+    let form = [("grant_type", "client_credentials")];
+    let (st, _, body) = token(b, &form, Some((&id, &secret))).await;
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(jwt_kid(body["access_token"].as_str().unwrap()), first[0], "B signs with the shared key");
+
+    // A rotation (through the CLI, as through either node) is published by both at once, and
+    // both sign with the new key.
+    let rotated = a.cli(&["keys", "rotate", "--json"]).json();
+    let new_kid = rotated["kid"].as_str().unwrap().to_owned();
+    for node in [a, b] {
+        assert_eq!(kids(node).await, vec![first[0].clone(), new_kid.clone()], "{}", node.base);
+        let (st, _, body) = token(node, &form, Some((&id, &secret))).await;
+        assert_eq!(st, 200, "{body}");
+        assert_eq!(jwt_kid(body["access_token"].as_str().unwrap()), new_kid, "{}", node.base);
+    }
+    // Retiring the old key at once removes it from both.
+    a.cli(&["keys", "retire", &first[0], "--now", "--json"]).json();
+    for node in [a, b] {
+        assert_eq!(kids(node).await, vec![new_kid.clone()], "{}", node.base);
+    }
+}
+
 /// Run the binary and wait at most `limit` for it to exit.
 fn run_with_timeout(args: &[&str], limit: Duration) -> (i32, String) {
     let mut child = Command::new(BIN)

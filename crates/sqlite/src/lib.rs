@@ -10,6 +10,7 @@
 //! | `AuthorizationStore` | `authorization.rs` |
 //! | `TokenStore` | `token.rs` |
 //! | `AccountStore` | `account.rs` |
+//! | `KeyStore` | `key.rs` |
 //! | `Store` (`ping`, `purge_expired`) | this file |
 //!
 //! The schema lives in `migrations/` and is embedded in the binary. Tokens and codes are kept
@@ -22,6 +23,7 @@ mod account;
 mod authorization;
 mod client;
 mod consent;
+mod key;
 mod scope;
 mod session;
 mod token;
@@ -225,6 +227,16 @@ impl Store for SqliteStore {
                 .map_err(db_err)?
                 .rows_affected();
         }
+        deleted += sqlx::query(
+            "DELETE FROM signing_keys WHERE rowid IN (SELECT rowid FROM signing_keys \
+             WHERE expires_at <= ?1 ORDER BY expires_at LIMIT ?2)",
+        )
+        .bind(now)
+        .bind(i64::from(limit))
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
         tx.commit().await.map_err(db_err)?;
         Ok(deleted)
     }
@@ -262,7 +274,7 @@ mod tests {
     #[tokio::test]
     async fn without_migrations_leaves_schema_alone() {
         let store = SqliteStore::connect_without_migrations("sqlite::memory:").await.unwrap();
-        assert_eq!(store.pending_migrations().await.unwrap(), [1, 2, 3]);
+        assert_eq!(store.pending_migrations().await.unwrap(), [1, 2, 3, 4]);
         let err = store.get_scope_count().await;
         assert!(err.is_err());
         store.migrate().await.unwrap();

@@ -30,8 +30,9 @@ use portcullis_core::model::secret::{generate, hash_token, SecretHash, SecretStr
 use portcullis_core::pkce::CodeChallengeMethod;
 use portcullis_core::store::{StoreError, TokenFilter, TokenSummary};
 use portcullis_core::{
-    AccessTokenRecord, Account, AuthMethod, AuthorizationCode, Client, Consent, PendingAuthorization,
-    RefreshTokenRecord, ResponseType, ScopeDef, ScopeSet, Session, Store, Take, UnixTime,
+    AccessTokenFormat, AccessTokenRecord, Account, AuthMethod, AuthorizationCode, Client, Consent,
+    PendingAuthorization, RefreshTokenRecord, ResponseType, ScopeDef, ScopeSet, Session, SigningAlg,
+    SigningKeyRecord, Store, Take, UnixTime,
 };
 
 /// What a store crate's `$make` expression may produce: a store, alone or with a guard that
@@ -128,6 +129,12 @@ macro_rules! store_conformance_tests {
             concurrent_take_pending_exactly_one,
             consent_crud_and_cascades,
             session_lifecycle_and_cascades,
+            first_key_is_created_once,
+            key_round_trips_with_its_private_key,
+            rotate_key_schedules_the_old_keys,
+            concurrent_rotations_keep_one_chain,
+            retire_key_never_extends,
+            purge_removes_expired_keys,
         );
     };
 }
@@ -162,6 +169,7 @@ fn client(id: &str, created_at: UnixTime) -> Client {
         access_token_lifetime: Some(600),
         refresh_token_lifetime: None,
         authorization_code_lifetime: Some(30),
+        access_token_format: AccessTokenFormat::Jwt,
         created_at,
         updated_at: created_at,
     }
@@ -174,6 +182,7 @@ fn public_client(id: &str, created_at: UnixTime) -> Client {
         trusted: true,
         access_token_lifetime: None,
         authorization_code_lifetime: None,
+        access_token_format: AccessTokenFormat::Opaque,
         ..client(id, created_at)
     }
 }
@@ -1174,4 +1183,130 @@ pub async fn session_lifecycle_and_cascades(store: Arc<dyn Store>) {
     assert!(store.purge_expired(NOW, 100).await.expect("purge") >= 1);
     assert!(store.delete_account("u1").await.expect("delete_account"));
     assert_eq!(store.get_session(&h("s2"), NOW).await.expect("get_session"), None, "account delete cascades");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signing keys
+
+fn signing_key(kid: &str, not_before: UnixTime) -> SigningKeyRecord {
+    let mut jwk = serde_json::Map::new();
+    jwk.insert("kty".into(), "EC".into());
+    jwk.insert("crv".into(), "P-256".into());
+    jwk.insert("x".into(), format!("x-{kid}").into());
+    jwk.insert("y".into(), "ÿ-ünïcode".into());
+    jwk.insert("kid".into(), kid.into());
+    jwk.insert("alg".into(), "ES256".into());
+    jwk.insert("use".into(), "sig".into());
+    SigningKeyRecord {
+        kid: kid.to_owned(),
+        alg: SigningAlg::ES256,
+        private_key: SecretString::new(format!("aes256gcm:sealed-{kid}")),
+        public_jwk: jwk,
+        created_at: not_before - 10,
+        not_before,
+        retire_at: None,
+        expires_at: None,
+    }
+}
+
+fn kids(keys: &[SigningKeyRecord]) -> Vec<&str> {
+    keys.iter().map(|k| k.kid.as_str()).collect()
+}
+
+/// `create_first_key` stores a key only while no live key exists, also when racing.
+pub async fn first_key_is_created_once(store: Arc<dyn Store>) {
+    let mut tasks = Vec::new();
+    for i in 0..RACERS {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            store.create_first_key(&signing_key(&format!("k{i}"), NOW), NOW).await.expect("create_first_key")
+        }));
+    }
+    let mut created = 0;
+    for t in tasks {
+        created += usize::from(t.await.expect("task"));
+    }
+    assert_eq!(created, 1, "exactly one racing create_first_key may store its key");
+    assert_eq!(store.list_keys().await.expect("list_keys").len(), 1);
+    // Once every key has expired, a first key may be created again.
+    let only = store.list_keys().await.expect("list_keys").remove(0);
+    store.retire_key(&only.kid, NOW, NOW + 5).await.expect("retire_key");
+    assert!(!store.create_first_key(&signing_key("later", NOW + 4), NOW + 4).await.expect("create"));
+    assert!(store.create_first_key(&signing_key("later", NOW + 5), NOW + 5).await.expect("create"));
+}
+
+/// A key comes back exactly as stored: algorithm, private key, public JWK, times.
+pub async fn key_round_trips_with_its_private_key(store: Arc<dyn Store>) {
+    let k = signing_key("k1", NOW);
+    assert!(store.create_first_key(&k, NOW).await.expect("create_first_key"));
+    assert_eq!(store.list_keys().await.expect("list_keys"), vec![k]);
+}
+
+/// Rotations racing (scheduled rotation runs on every node) each retire the keys before them:
+/// afterwards exactly one key has no `retire_at`, so one key signs and every other ends.
+pub async fn concurrent_rotations_keep_one_chain(store: Arc<dyn Store>) {
+    assert!(store.create_first_key(&signing_key("k0", NOW), NOW).await.expect("create_first_key"));
+    let barrier = Arc::new(tokio::sync::Barrier::new(RACERS));
+    let mut tasks = Vec::new();
+    for i in 0..RACERS {
+        let (store, barrier) = (Arc::clone(&store), Arc::clone(&barrier));
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            store.rotate_key(&signing_key(&format!("r{i}"), NOW + 10), 3600).await
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task").expect("a concurrent rotate_key failed");
+    }
+    let keys = store.list_keys().await.expect("list_keys");
+    assert_eq!(keys.len(), RACERS + 1);
+    let unretired: Vec<&str> =
+        keys.iter().filter(|k| k.retire_at.is_none()).map(|k| k.kid.as_str()).collect();
+    assert_eq!(unretired.len(), 1, "exactly one key may be left without a successor: {unretired:?}");
+}
+
+/// `rotate_key` adds the new key and gives every key without `retire_at` its end: it stops
+/// signing when the new key starts and expires `retention` later. Keys already retired keep
+/// their (earlier) times. Keys list in `not_before` order.
+pub async fn rotate_key_schedules_the_old_keys(store: Arc<dyn Store>) {
+    let k1 = signing_key("k1", NOW - 100);
+    assert!(store.create_first_key(&k1, NOW - 100).await.expect("create_first_key"));
+    let k2 = signing_key("k2", NOW + 30);
+    store.rotate_key(&k2, 3600).await.expect("rotate_key");
+    let keys = store.list_keys().await.expect("list_keys");
+    assert_eq!(kids(&keys), vec!["k1", "k2"]);
+    assert_eq!((keys[0].retire_at, keys[0].expires_at), (Some(NOW + 30), Some(NOW + 3630)));
+    assert_eq!((keys[1].retire_at, keys[1].expires_at), (None, None), "the new key is untouched");
+    assert!(keys[0].signs_at(NOW) && !keys[0].signs_at(NOW + 30) && keys[0].verifies_at(NOW + 3629));
+
+    let k3 = signing_key("k3", NOW + 60);
+    store.rotate_key(&k3, 10).await.expect("rotate_key");
+    let keys = store.list_keys().await.expect("list_keys");
+    assert_eq!(kids(&keys), vec!["k1", "k2", "k3"]);
+    assert_eq!(keys[0].expires_at, Some(NOW + 3630), "an already retired key keeps its times");
+    assert_eq!((keys[1].retire_at, keys[1].expires_at), (Some(NOW + 60), Some(NOW + 70)));
+    assert!(matches!(store.rotate_key(&k3, 10).await, Err(StoreError::Conflict(_))), "kid is unique");
+}
+
+/// `retire_key` sets the times, never later than they already are; unknown kid is `false`.
+pub async fn retire_key_never_extends(store: Arc<dyn Store>) {
+    assert!(store.create_first_key(&signing_key("k1", NOW), NOW).await.expect("create_first_key"));
+    assert!(store.retire_key("k1", NOW + 10, NOW + 100).await.expect("retire_key"));
+    assert!(store.retire_key("k1", NOW + 20, NOW + 200).await.expect("retire_key"));
+    let k = store.list_keys().await.expect("list_keys").remove(0);
+    assert_eq!((k.retire_at, k.expires_at), (Some(NOW + 10), Some(NOW + 100)), "never extended");
+    assert!(store.retire_key("k1", NOW + 10, NOW + 10).await.expect("retire_key"));
+    let k = store.list_keys().await.expect("list_keys").remove(0);
+    assert_eq!(k.expires_at, Some(NOW + 10), "an immediate retirement shortens it");
+    assert!(!store.retire_key("nope", NOW, NOW).await.expect("retire_key"));
+}
+
+/// `purge_expired` deletes keys whose `expires_at <= now`, and no others.
+pub async fn purge_removes_expired_keys(store: Arc<dyn Store>) {
+    assert!(store.create_first_key(&signing_key("old", NOW - 100), NOW - 100).await.expect("create"));
+    store.rotate_key(&signing_key("new", NOW - 50), 50).await.expect("rotate_key");
+    assert_eq!(store.list_keys().await.expect("list_keys")[0].expires_at, Some(NOW));
+    assert_eq!(store.purge_expired(NOW - 1, 10).await.expect("purge"), 0);
+    assert_eq!(store.purge_expired(NOW, 10).await.expect("purge"), 1);
+    assert_eq!(kids(&store.list_keys().await.expect("list_keys")), vec!["new"]);
 }

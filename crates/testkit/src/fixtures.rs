@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use portcullis_core::model::client::{AuthMethod, Client};
+use portcullis_core::model::client::{AccessTokenFormat, AuthMethod, Client};
 use portcullis_core::model::scope::{ScopeDef, ScopeSet};
 use portcullis_core::model::secret::{generate, hash_password, random_id, SecretHash, TokenKind};
 use portcullis_core::store::{AccountStore, ClientStore, ScopeStore};
@@ -40,6 +40,8 @@ pub struct ClientSpec {
     pub refresh_token_lifetime: Option<i64>,
     /// Per-client authorization code lifetime.
     pub authorization_code_lifetime: Option<i64>,
+    /// Opaque (default) or JWT access tokens.
+    pub access_token_format: AccessTokenFormat,
 }
 
 impl ClientSpec {
@@ -56,6 +58,7 @@ impl ClientSpec {
             access_token_lifetime: None,
             refresh_token_lifetime: None,
             authorization_code_lifetime: None,
+            access_token_format: AccessTokenFormat::Opaque,
         }
     }
 
@@ -110,6 +113,13 @@ impl ClientSpec {
     #[must_use]
     pub fn refresh_token_lifetime(mut self, secs: i64) -> Self {
         self.refresh_token_lifetime = Some(secs);
+        self
+    }
+
+    /// JWT access tokens (RFC 9068).
+    #[must_use]
+    pub fn jwt(mut self) -> Self {
+        self.access_token_format = AccessTokenFormat::Jwt;
         self
     }
 
@@ -198,6 +208,7 @@ impl Fixture {
             access_token_lifetime: spec.access_token_lifetime,
             refresh_token_lifetime: spec.refresh_token_lifetime,
             authorization_code_lifetime: spec.authorization_code_lifetime,
+            access_token_format: spec.access_token_format,
             created_at: now,
             updated_at: now,
         };

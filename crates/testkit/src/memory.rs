@@ -8,12 +8,13 @@ use portcullis_core::model::account::Account;
 use portcullis_core::model::authorization::{AuthorizationCode, PendingAuthorization};
 use portcullis_core::model::client::Client;
 use portcullis_core::model::consent::Consent;
+use portcullis_core::model::key::SigningKeyRecord;
 use portcullis_core::model::scope::ScopeDef;
 use portcullis_core::model::session::Session;
 use portcullis_core::model::token::{AccessTokenRecord, RefreshTokenRecord, Take};
 use portcullis_core::store::{
-    AccountStore, AuthorizationStore, ClientStore, ConsentStore, ScopeStore, SessionStore, Store, StoreError,
-    StoreResult, TokenFilter, TokenStore, TokenSummary,
+    AccountStore, AuthorizationStore, ClientStore, ConsentStore, KeyStore, ScopeStore, SessionStore, Store,
+    StoreError, StoreResult, TokenFilter, TokenStore, TokenSummary,
 };
 use portcullis_core::UnixTime;
 
@@ -40,6 +41,7 @@ struct State {
     sessions: HashMap<String, Session>,
     /// Families revoked by `revoke_family`, with the time the mark may be purged.
     revoked_families: HashMap<String, UnixTime>,
+    keys: Vec<SigningKeyRecord>,
 }
 
 #[derive(Debug)]
@@ -550,6 +552,49 @@ impl AccountStore for MemoryStore {
 }
 
 #[async_trait::async_trait]
+impl KeyStore for MemoryStore {
+    async fn list_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
+        let mut v = self.state()?.keys.clone();
+        v.sort_by_key(|k| (k.not_before, k.created_at));
+        Ok(v)
+    }
+
+    async fn create_first_key(&self, key: &SigningKeyRecord, now: UnixTime) -> StoreResult<bool> {
+        let mut s = self.state()?;
+        if s.keys.iter().any(|k| k.verifies_at(now)) {
+            return Ok(false);
+        }
+        if s.keys.iter().any(|k| k.kid == key.kid) {
+            return Err(StoreError::Conflict(format!("key {}", key.kid)));
+        }
+        s.keys.push(key.clone());
+        Ok(true)
+    }
+
+    async fn rotate_key(&self, key: &SigningKeyRecord, retention: i64) -> StoreResult<()> {
+        let mut s = self.state()?;
+        if s.keys.iter().any(|k| k.kid == key.kid) {
+            return Err(StoreError::Conflict(format!("key {}", key.kid)));
+        }
+        for k in s.keys.iter_mut().filter(|k| k.retire_at.is_none()) {
+            k.retire_at = Some(key.not_before);
+            k.expires_at =
+                Some(k.expires_at.map_or(key.not_before + retention, |e| e.min(key.not_before + retention)));
+        }
+        s.keys.push(key.clone());
+        Ok(())
+    }
+
+    async fn retire_key(&self, kid: &str, retire_at: UnixTime, expires_at: UnixTime) -> StoreResult<bool> {
+        let mut s = self.state()?;
+        let Some(k) = s.keys.iter_mut().find(|k| k.kid == kid) else { return Ok(false) };
+        k.retire_at = Some(k.retire_at.map_or(retire_at, |r| r.min(retire_at)));
+        k.expires_at = Some(k.expires_at.map_or(expires_at, |e| e.min(expires_at)));
+        Ok(true)
+    }
+}
+
+#[async_trait::async_trait]
 impl Store for MemoryStore {
     async fn ping(&self) -> StoreResult<()> {
         self.state().map(|_| ())
@@ -572,7 +617,15 @@ impl Store for MemoryStore {
         n += purge(&mut s.pending, |p| p.expires_at <= now, limit);
         n += purge(&mut s.sessions, |x| x.expires_at <= now, limit);
         n += purge(&mut s.revoked_families, |until| *until <= now, limit);
-        Ok(n)
+        let expired: Vec<String> = s
+            .keys
+            .iter()
+            .filter(|k| k.expires_at.is_some_and(|e| e <= now))
+            .map(|k| k.kid.clone())
+            .take(limit)
+            .collect();
+        s.keys.retain(|k| !expired.contains(&k.kid));
+        Ok(n + expired.len() as u64)
     }
 }
 

@@ -591,7 +591,7 @@ impl OAuthServer {
                     auth_time: Some(auth.auth_time),
                     ..Issue::default()
                 };
-                let t = self.mint(client, issue, now).await?;
+                let t = self.mint(client, issue, &[], now).await?;
                 let expires_in = t.expires_in.to_string();
                 let scope = t.scope.as_ref().map(ToString::to_string);
                 let mut pairs = vec![

@@ -9,14 +9,16 @@
 use serde_json::{json, Map, Value};
 
 use crate::bearer::jti_from_hash;
+use crate::bearer::TokenInfo;
 use crate::client_auth;
 use crate::clock::UnixTime;
 use crate::endpoint::reply::Reply;
 use crate::endpoint::token::TokenRequest;
-use crate::error::OAuthError;
+use crate::error::{ErrorCode, OAuthError};
 use crate::model::client::Client;
 use crate::model::secret::{hash_token, is_well_formed, TokenKind};
 use crate::server::OAuthServer;
+use crate::signing::looks_like_jwt;
 
 /// The introspection response body.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,6 +61,14 @@ impl OAuthServer {
         }
         *client_id = Some(authed.client.id.clone());
         let token = req.params.require("token")?;
+        if looks_like_jwt(token) {
+            // A JWT access token (RFC 9068 §5: introspection works for them too).
+            return match self.verify_jwt_access_token(token, now).await {
+                Ok(info) => self.active_response(info, Some("Bearer")).await,
+                Err(e) if e.code == ErrorCode::InvalidToken => Ok(Introspection::inactive()),
+                Err(e) => Err(e),
+            };
+        }
         let kinds = match req.params.get("token_type_hint") {
             Some("refresh_token") => [TokenKind::RefreshToken, TokenKind::AccessToken],
             _ => [TokenKind::AccessToken, TokenKind::RefreshToken],
@@ -99,13 +109,31 @@ impl OAuthServer {
             },
             _ => return Ok(None),
         };
+        let info = TokenInfo {
+            subject,
+            client_id,
+            scopes,
+            issued_at: iat,
+            expires_at: exp,
+            jti: jti_from_hash(&hash),
+            audience: Vec::new(),
+        };
+        self.active_response(info, token_type).await.map(Some)
+    }
+
+    /// The RFC 7662 §2.2 members of an active token.
+    async fn active_response(
+        &self,
+        info: TokenInfo,
+        token_type: Option<&str>,
+    ) -> Result<Introspection, OAuthError> {
         let mut m = Map::new();
         m.insert("active".into(), true.into());
-        if !scopes.is_empty() {
-            m.insert("scope".into(), scopes.to_string().into());
+        if !info.scopes.is_empty() {
+            m.insert("scope".into(), info.scopes.to_string().into());
         }
-        m.insert("client_id".into(), client_id.clone().into());
-        if let Some(sub) = &subject {
+        m.insert("client_id".into(), info.client_id.clone().into());
+        if let Some(sub) = &info.subject {
             if let Some(account) = self.store().get_account(sub).await? {
                 m.insert("username".into(), account.username.into());
             }
@@ -113,13 +141,22 @@ impl OAuthServer {
         if let Some(t) = token_type {
             m.insert("token_type".into(), t.into());
         }
-        m.insert("exp".into(), exp.into());
-        m.insert("iat".into(), iat.into());
-        m.insert("nbf".into(), iat.into());
+        m.insert("exp".into(), info.expires_at.into());
+        m.insert("iat".into(), info.issued_at.into());
+        m.insert("nbf".into(), info.issued_at.into());
         // RFC 9068 §2.2: for a client acting on its own behalf, sub is the client_id.
-        m.insert("sub".into(), subject.unwrap_or(client_id).into());
+        m.insert("sub".into(), info.subject.unwrap_or(info.client_id).into());
+        match info.audience.as_slice() {
+            [] => {}
+            [one] => {
+                m.insert("aud".into(), one.clone().into());
+            }
+            many => {
+                m.insert("aud".into(), many.to_vec().into());
+            }
+        }
         m.insert("iss".into(), self.config().issuer.clone().into());
-        m.insert("jti".into(), jti_from_hash(&hash).into());
-        Ok(Some(Introspection(Value::Object(m))))
+        m.insert("jti".into(), info.jti.into());
+        Ok(Introspection(Value::Object(m)))
     }
 }

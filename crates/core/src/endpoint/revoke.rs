@@ -15,6 +15,7 @@ use crate::error::OAuthError;
 use crate::model::client::Client;
 use crate::model::secret::{hash_token, is_well_formed, TokenKind};
 use crate::server::OAuthServer;
+use crate::signing::looks_like_jwt;
 
 /// A successful revocation: 200 with an empty body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +40,16 @@ impl OAuthServer {
         let authed = client_auth::authenticate(self.store(), &creds, true).await?;
         *client_id = Some(authed.client.id.clone());
         let token = req.params.require("token")?;
+        if looks_like_jwt(token) {
+            // A JWT access token: only one we signed names a record (by its `jti`). An
+            // invalid or expired one has nothing left to revoke.
+            if let Ok(claims) = self.verify_own_jwt_at(token, "at+jwt", None, now).await {
+                if let Some(jti) = claims.get("jti").and_then(|v| v.as_str()) {
+                    self.revoke_kind(TokenKind::AccessToken, &hash_token(jti), &authed.client, now).await?;
+                }
+            }
+            return Ok(Revoked);
+        }
         // The hint only orders the lookups; the token's own form decides (§2.1: the server
         // "MUST extend its search across all of its supported token types").
         let kinds = match req.params.get("token_type_hint") {

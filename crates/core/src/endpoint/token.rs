@@ -67,7 +67,58 @@ impl OAuthServer {
             params: &req.params,
             now,
         };
+        // Validate resource indicators before the grant consumes anything.
+        let resources = parse_resources(&req.params)?;
         let issue = grant.exchange(&ctx).await?;
-        self.mint(&authed.client, issue, now).await
+        self.mint(&authed.client, issue, &resources, now).await
+    }
+}
+
+/// RFC 8707 §2: each `resource` "MUST be an absolute URI ... MUST NOT include a fragment
+/// component"; otherwise `invalid_target`. Repeats are allowed (and collapsed).
+pub(crate) fn parse_resources(params: &Params) -> Result<Vec<String>, OAuthError> {
+    let mut out: Vec<String> = Vec::new();
+    for r in params.get_all("resource") {
+        if !is_absolute_uri_without_fragment(r) {
+            return Err(OAuthError::with(
+                ErrorCode::InvalidTarget,
+                "resource must be an absolute URI without a fragment",
+            ));
+        }
+        if !out.iter().any(|o| o == r) {
+            out.push(r.to_owned());
+        }
+    }
+    Ok(out)
+}
+
+/// RFC 3986 §4.3 absolute-URI (scheme ":" hier-part), printable ASCII, no fragment.
+fn is_absolute_uri_without_fragment(s: &str) -> bool {
+    let Some((scheme, rest)) = s.split_once(':') else { return false };
+    let mut chars = scheme.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        && !rest.is_empty()
+        && s.len() <= 2048
+        && !s.contains('#')
+        && s.bytes().all(|b| b.is_ascii_graphic())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resources_are_absolute_uris_without_fragments() {
+        let ok = Params::from_pairs([("resource", "https://api.example/"), ("resource", "urn:x:y")]).ok();
+        assert_eq!(
+            ok.map(|p| parse_resources(&p).ok()),
+            Some(Some(vec!["https://api.example/".to_owned(), "urn:x:y".to_owned()]))
+        );
+        for bad in ["/relative", "https://a/#f", "no-scheme", "1http://x", "https://a b", "x:"] {
+            let p = Params::from_pairs([("resource", bad)]).ok();
+            let e = p.map(|p| parse_resources(&p).err().map(|e| e.code));
+            assert_eq!(e, Some(Some(ErrorCode::InvalidTarget)), "{bad}");
+        }
     }
 }

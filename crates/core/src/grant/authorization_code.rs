@@ -78,8 +78,11 @@ impl TokenGrant for AuthorizationCodeGrant {
         }
         Ok(Issue {
             subject: Some(rec.subject),
+            refresh_token: super::issues_refresh_token(ctx, &rec.scopes),
+            // OIDC Core §3.1.3.3: `openid` makes this an OpenID Connect request.
+            id_token: rec.scopes.contains("openid"),
+            nonce: rec.nonce,
             scopes: rec.scopes,
-            refresh_token: ctx.client.allows_grant("refresh_token"),
             family: Some(rec.family),
             auth_time: rec.auth_time,
             ..Issue::default()

@@ -46,6 +46,10 @@ pub struct Issue {
     pub family: Option<String>,
     /// When the user authenticated.
     pub auth_time: Option<UnixTime>,
+    /// Issue an ID token too (OIDC Core §3.1.3.3); only when there is a subject.
+    pub id_token: bool,
+    /// The `nonce` to echo in the ID token (OIDC Core §3.1.3.6).
+    pub nonce: Option<String>,
     /// Extra response fields; sent only when `allow_extended_token_attributes` is on.
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
@@ -65,6 +69,14 @@ pub trait TokenGrant: Send + Sync + 'static {
 
     /// Validate the request and decide what to issue.
     async fn exchange(&self, ctx: &GrantContext<'_>) -> Result<Issue, OAuthError>;
+}
+
+/// OIDC Core §11: with `openid`, a refresh token is issued only when `offline_access` was
+/// granted; requests without `openid` keep plain OAuth behaviour (the client's grant types
+/// decide).
+pub(crate) fn issues_refresh_token(ctx: &GrantContext<'_>, scopes: &ScopeSet) -> bool {
+    ctx.client.allows_grant("refresh_token")
+        && (!scopes.contains("openid") || scopes.contains("offline_access"))
 }
 
 /// Registered grants by exact `grant_type`.

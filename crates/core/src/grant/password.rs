@@ -72,8 +72,9 @@ impl TokenGrant for PasswordGrant {
             .ok_or_else(|| OAuthError::invalid_grant("invalid resource owner credentials"))?;
         Ok(Issue {
             subject: Some(subject),
+            refresh_token: super::issues_refresh_token(ctx, &scopes),
+            id_token: scopes.contains("openid"),
             scopes,
-            refresh_token: ctx.client.allows_grant("refresh_token"),
             auth_time: Some(ctx.now),
             ..Issue::default()
         })

@@ -68,6 +68,8 @@ impl TokenGrant for RefreshTokenGrant {
         };
         Ok(Issue {
             subject: rec.subject,
+            // OIDC Core §12.2: a refresh may return a new ID token (no nonce, original auth_time).
+            id_token: scopes.contains("openid"),
             scopes,
             refresh_token: rotate,
             // §6: a new refresh token keeps the scope of the one it replaces.

@@ -36,6 +36,35 @@ impl AuthMethod {
     }
 }
 
+/// What kind of access tokens a client gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AccessTokenFormat {
+    /// Random, stored by hash, checked against the store (the default).
+    #[default]
+    Opaque,
+    /// A signed JWT (RFC 9068) that resource servers can verify with the JWKS alone.
+    Jwt,
+}
+
+impl AccessTokenFormat {
+    /// `opaque` or `jwt`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Opaque => "opaque",
+            Self::Jwt => "jwt",
+        }
+    }
+
+    /// Parse `opaque` or `jwt`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "opaque" => Some(Self::Opaque),
+            "jwt" => Some(Self::Jwt),
+            _ => None,
+        }
+    }
+}
+
 /// A registered client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Client {
@@ -61,6 +90,8 @@ pub struct Client {
     pub refresh_token_lifetime: Option<i64>,
     /// Per-client authorization code lifetime in seconds.
     pub authorization_code_lifetime: Option<i64>,
+    /// Opaque or JWT access tokens. A request with an RFC 8707 `resource` always gets a JWT.
+    pub access_token_format: AccessTokenFormat,
     /// When the client was registered.
     pub created_at: UnixTime,
     /// When the client was last changed.

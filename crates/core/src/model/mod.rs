@@ -4,6 +4,7 @@ pub mod account;
 pub mod authorization;
 pub mod client;
 pub mod consent;
+pub mod key;
 pub mod scope;
 pub mod secret;
 pub mod session;

@@ -7,6 +7,7 @@ mod account;
 mod authorization;
 mod client;
 mod consent;
+mod key;
 mod scope;
 mod session;
 mod token;
@@ -15,6 +16,7 @@ pub use account::AccountStore;
 pub use authorization::AuthorizationStore;
 pub use client::ClientStore;
 pub use consent::ConsentStore;
+pub use key::KeyStore;
 pub use scope::ScopeStore;
 pub use session::SessionStore;
 pub use token::{TokenFilter, TokenStore, TokenSummary};
@@ -49,6 +51,7 @@ pub trait Store:
     + AccountStore
     + ConsentStore
     + SessionStore
+    + KeyStore
     + Send
     + Sync
     + 'static
@@ -56,7 +59,8 @@ pub trait Store:
     /// Whether the backend answers (for `/health/ready`).
     async fn ping(&self) -> StoreResult<()>;
 
-    /// Delete expired codes, tokens, pending requests, sessions and the marks of revoked
-    /// families that expired with them, at most `limit` rows per table; returns rows deleted.
+    /// Delete expired codes, tokens, pending requests, sessions, signing keys
+    /// (`expires_at <= now`) and the marks of revoked families that expired with them, at most
+    /// `limit` rows per table; returns rows deleted.
     async fn purge_expired(&self, now: crate::UnixTime, limit: u32) -> StoreResult<u64>;
 }

@@ -3,7 +3,7 @@
 use clap::{Args, Subcommand};
 use portcullis_core::model::secret::{generate, random_id, TokenKind};
 use portcullis_core::store::StoreError;
-use portcullis_core::{AuthMethod, Client, ScopeSet, SecretHash, SecretString};
+use portcullis_core::{AccessTokenFormat, AuthMethod, Client, ScopeSet, SecretHash, SecretString};
 use serde_json::{json, Value};
 
 use super::scope::{ensure_registered, parse_scopes};
@@ -70,6 +70,10 @@ pub struct ClientFields {
     /// Authorization code lifetime for this client, in seconds (server default otherwise).
     #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
     authorization_code_lifetime: Option<i64>,
+    /// Access tokens: opaque (checked at the server) or jwt (RFC 9068, verifiable with the
+    /// JWKS). [default on create: opaque]
+    #[arg(long, value_name = "FORMAT")]
+    access_token_format: Option<String>,
 }
 
 /// `client create`.
@@ -171,6 +175,10 @@ async fn create(args: CreateArgs, ctx: &Ctx) -> Result<(), String> {
         check_lifetime("refresh-token-lifetime", args.fields.refresh_token_lifetime)?;
     let authorization_code_lifetime =
         check_lifetime("authorization-code-lifetime", args.fields.authorization_code_lifetime)?;
+    let access_token_format = match &args.fields.access_token_format {
+        Some(f) => parse_format(f)?,
+        None => AccessTokenFormat::Opaque,
+    };
     if ctx.store.get_client(&id).await.map_err(store_err)?.is_some() {
         return Err(format!("client {id:?} already exists"));
     }
@@ -199,6 +207,7 @@ async fn create(args: CreateArgs, ctx: &Ctx) -> Result<(), String> {
         access_token_lifetime,
         refresh_token_lifetime,
         authorization_code_lifetime,
+        access_token_format,
         created_at: now,
         updated_at: now,
     };
@@ -246,6 +255,7 @@ async fn update(args: UpdateArgs, ctx: &Ctx) -> Result<(), String> {
         && f.access_token_lifetime.is_none()
         && f.refresh_token_lifetime.is_none()
         && f.authorization_code_lifetime.is_none()
+        && f.access_token_format.is_none()
         && !args.trusted
         && !args.no_trusted;
     if nothing {
@@ -291,6 +301,9 @@ async fn update(args: UpdateArgs, ctx: &Ctx) -> Result<(), String> {
     }
     if let Some(v) = check_lifetime("authorization-code-lifetime", f.authorization_code_lifetime)? {
         client.authorization_code_lifetime = Some(v);
+    }
+    if let Some(f) = &f.access_token_format {
+        client.access_token_format = parse_format(f)?;
     }
     client.updated_at = now;
     ensure_registered(ctx, &client.scopes).await?;
@@ -390,6 +403,7 @@ fn output(ctx: &Ctx, client: &Client) {
             ("access_token_lifetime", lifetime(client.access_token_lifetime)),
             ("refresh_token_lifetime", lifetime(client.refresh_token_lifetime)),
             ("authorization_code_lifetime", lifetime(client.authorization_code_lifetime)),
+            ("access_token_format", client.access_token_format.as_str().to_owned()),
             ("created", format_time(client.created_at)),
             ("updated", format_time(client.updated_at)),
         ])
@@ -409,6 +423,7 @@ fn client_json(c: &Client) -> Value {
         "access_token_lifetime": c.access_token_lifetime,
         "refresh_token_lifetime": c.refresh_token_lifetime,
         "authorization_code_lifetime": c.authorization_code_lifetime,
+        "access_token_format": c.access_token_format.as_str(),
         "client_id_issued_at": c.created_at,
         "updated_at": c.updated_at,
     })
@@ -431,6 +446,11 @@ fn check_name(name: &str) -> Result<String, String> {
         return Err("--name must not contain control characters".into());
     }
     Ok(name.to_owned())
+}
+
+fn parse_format(s: &str) -> Result<AccessTokenFormat, String> {
+    AccessTokenFormat::parse(s)
+        .ok_or_else(|| format!("unknown --access-token-format {s:?}: use opaque or jwt"))
 }
 
 fn parse_auth_method(s: &str) -> Result<AuthMethod, String> {

@@ -8,6 +8,7 @@
 
 mod client;
 mod consent;
+mod keys;
 mod scope;
 mod token;
 mod user;
@@ -24,6 +25,8 @@ pub struct Ctx {
     pub store: Arc<dyn Store>,
     /// Print JSON.
     pub json: bool,
+    /// The effective settings (for commands that need the server's configuration).
+    pub settings: crate::settings::Settings,
 }
 
 impl Ctx {
@@ -44,7 +47,7 @@ pub enum Manage {
     /// User accounts (resource owners).
     User {
         #[command(subcommand)]
-        command: user::UserCommand,
+        command: Box<user::UserCommand>,
     },
     /// Registered scopes (RFC 6749 §3.3).
     Scope {
@@ -61,16 +64,22 @@ pub enum Manage {
         #[command(subcommand)]
         command: token::TokenCommand,
     },
+    /// Signing keys for ID tokens and JWT access tokens (published at /jwks.json).
+    Keys {
+        #[command(subcommand)]
+        command: keys::KeysCommand,
+    },
 }
 
 /// Run a management command.
 pub async fn run(command: Manage, ctx: Ctx) -> Result<(), String> {
     match command {
         Manage::Client { command } => client::run(command, &ctx).await,
-        Manage::User { command } => user::run(command, &ctx).await,
+        Manage::User { command } => user::run(*command, &ctx).await,
         Manage::Scope { command } => scope::run(command, &ctx).await,
         Manage::Consent { command } => consent::run(command, &ctx).await,
         Manage::Token { command } => token::run(command, &ctx).await,
+        Manage::Keys { command } => keys::run(command, &ctx).await,
     }
 }
 

@@ -91,9 +91,46 @@ pub struct Profile {
     /// `family_name` claim.
     #[arg(long)]
     family_name: Option<String>,
-    /// `phone_number` claim.
+    /// `middle_name` claim.
+    #[arg(long)]
+    middle_name: Option<String>,
+    /// `nickname` claim.
+    #[arg(long)]
+    nickname: Option<String>,
+    /// `preferred_username` claim (default: the username).
+    #[arg(long)]
+    preferred_username: Option<String>,
+    /// `profile` claim (URL of the profile page).
+    #[arg(long = "profile-url", value_name = "URL")]
+    profile: Option<String>,
+    /// `picture` claim (URL).
+    #[arg(long)]
+    picture: Option<String>,
+    /// `website` claim (URL).
+    #[arg(long)]
+    website: Option<String>,
+    /// `gender` claim.
+    #[arg(long)]
+    gender: Option<String>,
+    /// `birthdate` claim, YYYY-MM-DD (or YYYY, or 0000-MM-DD).
+    #[arg(long)]
+    birthdate: Option<String>,
+    /// `zoneinfo` claim, e.g. Europe/Paris.
+    #[arg(long)]
+    zoneinfo: Option<String>,
+    /// `locale` claim, e.g. en-US.
+    #[arg(long)]
+    locale: Option<String>,
+    /// `phone_number` claim, E.164 recommended (+1 555 0100).
     #[arg(long)]
     phone_number: Option<String>,
+    /// `phone_number_verified` claim (`--phone-number-verified` or `=false`).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    phone_number_verified: Option<bool>,
+    /// `address` claim: a JSON object with OIDC Core §5.1.1 members (formatted,
+    /// street_address, locality, region, postal_code, country).
+    #[arg(long, value_name = "JSON")]
+    address: Option<String>,
     /// Any claim, as key=value (repeatable). The value is read as JSON when it parses
     /// (42, true, {"a":1}), as a string otherwise; on update, key=null removes the claim.
     #[arg(long = "claim", value_name = "KEY=VALUE")]
@@ -346,7 +383,19 @@ impl Profile {
             && self.name.is_none()
             && self.given_name.is_none()
             && self.family_name.is_none()
+            && self.middle_name.is_none()
+            && self.nickname.is_none()
+            && self.preferred_username.is_none()
+            && self.profile.is_none()
+            && self.picture.is_none()
+            && self.website.is_none()
+            && self.gender.is_none()
+            && self.birthdate.is_none()
+            && self.zoneinfo.is_none()
+            && self.locale.is_none()
             && self.phone_number.is_none()
+            && self.phone_number_verified.is_none()
+            && self.address.is_none()
             && self.claims.is_empty()
     }
 
@@ -361,10 +410,31 @@ impl Profile {
         if let Some(v) = self.email_verified {
             claims.insert("email_verified".into(), Value::Bool(v));
         }
+        if let Some(v) = self.phone_number_verified {
+            claims.insert("phone_number_verified".into(), Value::Bool(v));
+        }
+        if let Some(raw) = &self.address {
+            claims.insert("address".into(), parse_address(raw)?);
+        }
+        if let Some(b) = &self.birthdate {
+            if !valid_birthdate(b) {
+                return Err(format!("invalid --birthdate {b:?}: use YYYY-MM-DD, YYYY or 0000-MM-DD"));
+            }
+        }
         for (key, value) in [
             ("name", &self.name),
             ("given_name", &self.given_name),
             ("family_name", &self.family_name),
+            ("middle_name", &self.middle_name),
+            ("nickname", &self.nickname),
+            ("preferred_username", &self.preferred_username),
+            ("profile", &self.profile),
+            ("picture", &self.picture),
+            ("website", &self.website),
+            ("gender", &self.gender),
+            ("birthdate", &self.birthdate),
+            ("zoneinfo", &self.zoneinfo),
+            ("locale", &self.locale),
             ("phone_number", &self.phone_number),
         ] {
             if let Some(v) = value {
@@ -389,5 +459,31 @@ impl Profile {
             }
         }
         Ok(())
+    }
+}
+
+/// OIDC Core §5.1.1: the address claim is a JSON object of string members.
+fn parse_address(raw: &str) -> Result<Value, String> {
+    const MEMBERS: &[&str] = &["formatted", "street_address", "locality", "region", "postal_code", "country"];
+    let v: Value = serde_json::from_str(raw).map_err(|_| format!("invalid --address {raw:?}: not JSON"))?;
+    let obj = v.as_object().ok_or("--address must be a JSON object")?;
+    for (k, member) in obj {
+        if !MEMBERS.contains(&k.as_str()) {
+            return Err(format!("--address: unknown member {k:?} (use {})", MEMBERS.join(", ")));
+        }
+        if !member.is_string() {
+            return Err(format!("--address: {k} must be a string"));
+        }
+    }
+    Ok(v)
+}
+
+/// OIDC Core §5.1: birthdate is ISO 8601 YYYY-MM-DD; YYYY alone, or 0000 as the year, allowed.
+fn valid_birthdate(s: &str) -> bool {
+    let digits = |p: &str, n: usize| p.len() == n && p.bytes().all(|b| b.is_ascii_digit());
+    match s.split('-').collect::<Vec<_>>().as_slice() {
+        [y] => digits(y, 4),
+        [y, m, d] => digits(y, 4) && digits(m, 2) && digits(d, 2),
+        _ => false,
     }
 }
