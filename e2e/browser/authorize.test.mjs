@@ -50,7 +50,7 @@ before(async () => {
     clients[key] = { ...spec, redirectUri, registered };
   }
   await pc.start(path.join(ARTIFACTS, 'server.log'));
-  as = authorizationServer(pc.url);
+  as = await authorizationServer(pc.url);
   browser = await launchBrowser();
 });
 

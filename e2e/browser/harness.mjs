@@ -238,17 +238,18 @@ export async function screenshots(page, name) {
   return files;
 }
 
-/// oauth4webapi's view of the server (no discovery document yet: the metadata is written out,
-/// as RFC 8414 would give it).
-export function authorizationServer(issuer) {
-  return {
-    issuer,
-    authorization_endpoint: `${issuer}/authorize`,
-    token_endpoint: `${issuer}/token`,
-    // RFC 9207: the client then requires `iss` in every authorization response.
-    authorization_response_iss_parameter_supported: true,
-    code_challenge_methods_supported: ['S256'],
-  };
+/// oauth4webapi's view of the server, discovered from its RFC 8414 metadata
+/// (`/.well-known/oauth-authorization-server`). The metadata says
+/// `authorization_response_iss_parameter_supported: true`, so the client then requires `iss`
+/// in every authorization response (RFC 9207).
+export async function authorizationServer(issuer) {
+  const url = new URL(issuer);
+  const res = await oauth.discoveryRequest(url, { algorithm: 'oauth2', [oauth.allowInsecureRequests]: true });
+  const as = await oauth.processDiscoveryResponse(url, res);
+  if (as.authorization_response_iss_parameter_supported !== true) {
+    throw new Error('the metadata must announce RFC 9207 iss');
+  }
+  return as;
 }
 
 /// A test client: builds the authorization URL with PKCE S256 and state, validates the response
