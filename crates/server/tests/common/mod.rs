@@ -23,6 +23,8 @@ pub struct Server {
     /// The database; shared by servers started with [`Server::start_on`].
     pub db: Arc<Database>,
     logs: Arc<Mutex<String>>,
+    /// The thread copying stderr into `logs`; it ends when the process closes stderr.
+    log_reader: Option<std::thread::JoinHandle<()>>,
 }
 
 /// The outcome of a CLI run.
@@ -68,7 +70,7 @@ impl Server {
         let logs = Arc::new(Mutex::new(String::new()));
         let mut stderr = child.stderr.take().expect("stderr");
         let sink = logs.clone();
-        std::thread::spawn(move || {
+        let log_reader = std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
             while let Ok(n) = stderr.read(&mut buf) {
                 if n == 0 {
@@ -89,7 +91,7 @@ impl Server {
             let mut rest = String::new();
             let _ = stdout.read_to_string(&mut rest);
         });
-        Server { child: Some(child), base, db_url, db, logs }
+        Server { child: Some(child), base, db_url, db, logs, log_reader: Some(log_reader) }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -132,7 +134,12 @@ impl Server {
     pub fn terminate(&mut self) -> Option<i32> {
         let mut child = self.child.take()?;
         let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-        child.wait().ok().and_then(|s| s.code())
+        let code = child.wait().ok().and_then(|s| s.code());
+        // Everything the process wrote is in `logs` once the reader has seen the end of it.
+        if let Some(reader) = self.log_reader.take() {
+            let _ = reader.join();
+        }
+        code
     }
 }
 
