@@ -78,7 +78,7 @@ impl SqliteStore {
         let pool = if is_memory(url) {
             // An in-memory database lives as long as one connection to it: keep exactly one,
             // forever, so the data survives and writers never contend.
-            SqlitePoolOptions::new()
+            pool_options()
                 .max_connections(1)
                 .min_connections(1)
                 .idle_timeout(None)
@@ -87,7 +87,7 @@ impl SqliteStore {
                 .connect_with(options)
                 .await
         } else {
-            SqlitePoolOptions::new()
+            pool_options()
                 .max_connections(MAX_CONNECTIONS)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(options.journal_mode(SqliteJournalMode::Wal))
@@ -109,6 +109,19 @@ impl SqliteStore {
     pub(crate) async fn write_tx(&self) -> StoreResult<Transaction<'static, Sqlite>> {
         self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)
     }
+}
+
+/// Pool options shared by file and memory databases.
+///
+/// A connection must never go back to the pool inside a transaction. sqlx 0.8's
+/// `begin_with("BEGIN IMMEDIATE")` can leave one behind: when the caller's future is dropped
+/// (a client hung up) after `BEGIN IMMEDIATE` ran but before the `Transaction` exists, nothing
+/// rolls it back, and the pooled connection keeps the write lock, so every later write waits
+/// out the busy timeout and then fails. Such a connection is closed on release instead, which
+/// rolls the transaction back and frees the lock.
+fn pool_options() -> SqlitePoolOptions {
+    use sqlx::Connection;
+    SqlitePoolOptions::new().after_release(|conn, _| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
 }
 
 fn is_memory(url: &str) -> bool {
@@ -232,6 +245,25 @@ mod tests {
         assert!(err.is_err());
         store.migrate().await.unwrap();
         assert_eq!(store.get_scope_count().await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_connection_left_inside_a_transaction_is_not_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("leak.db").display());
+        let store = SqliteStore::connect(&url).await.unwrap();
+        // What a cancelled `begin_with` leaves behind: a pooled connection whose transaction
+        // (holding the write lock) nobody will commit or roll back.
+        let mut conn = store.pool.acquire().await.unwrap();
+        let tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await.unwrap();
+        std::mem::forget(tx);
+        drop(conn);
+        let started = std::time::Instant::now();
+        for _ in 0..(MAX_CONNECTIONS * 2) {
+            let tx = store.write_tx().await.unwrap();
+            tx.commit().await.unwrap();
+        }
+        assert!(started.elapsed() < BUSY_TIMEOUT, "a write waited for the leaked lock");
     }
 
     #[tokio::test]
