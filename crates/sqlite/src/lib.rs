@@ -21,10 +21,12 @@
 mod account;
 mod authorization;
 mod client;
+mod direct;
 mod scope;
 mod token;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use portcullis_core::store::{Store, StoreError, StoreResult};
@@ -43,10 +45,14 @@ const MAX_CONNECTIONS: u32 = 8;
 
 /// A [`Store`] backed by one SQLite database (a file in WAL mode, or memory for tests).
 ///
-/// Cheap to clone: clones share one connection pool.
+/// Cheap to clone: clones share one connection pool, and for a file database opened with
+/// [`SqliteStore::connect`] one writer thread, a few reader connections and the read cache
+/// (`direct.rs`: batched writes, cached clients, scopes and access tokens, kept correct
+/// across processes by change counters).
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    direct: Option<Arc<direct::Direct>>,
 }
 
 impl SqliteStore {
@@ -56,13 +62,19 @@ impl SqliteStore {
     /// `sqlite::memory:`. The connection uses WAL journaling, `synchronous=NORMAL`, foreign
     /// keys on and a 5 s busy timeout.
     pub async fn connect(url: &str) -> Result<SqliteStore, StoreError> {
-        let store = Self::connect_without_migrations(url).await?;
+        let mut store = Self::connect_without_migrations(url).await?;
         store.migrate().await?;
+        if !is_memory(url) {
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(|e| StoreError::Backend(format!("invalid SQLite URL: {e}")))?;
+            store.direct = Some(Arc::new(direct::Direct::open(options.get_filename(), BUSY_TIMEOUT)?));
+        }
         Ok(store)
     }
 
     /// Like [`SqliteStore::connect`], but leaves the schema as it is (for tools that migrate
-    /// separately, or check first).
+    /// separately, or check first). Such a store uses only the connection pool: no writer
+    /// thread, no read cache.
     pub async fn connect_without_migrations(url: &str) -> Result<SqliteStore, StoreError> {
         if !url.starts_with("sqlite:") {
             return Err(StoreError::Backend(
@@ -94,7 +106,7 @@ impl SqliteStore {
                 .await
         }
         .map_err(db_err)?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore { pool, direct: None })
     }
 
     /// Apply the embedded migrations that have not run yet. Idempotent.
@@ -121,7 +133,16 @@ impl SqliteStore {
 /// rolls the transaction back and frees the lock.
 fn pool_options() -> SqlitePoolOptions {
     use sqlx::Connection;
-    SqlitePoolOptions::new().after_release(|conn, _| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
+    SqlitePoolOptions::new().after_release(|conn, _| {
+        Box::pin(async move {
+            if conn.is_in_transaction() {
+                // A dropped `Transaction` queues its rollback without waiting for it: let the
+                // connection's worker (which runs commands in order) catch up first.
+                conn.ping().await?;
+            }
+            Ok(!conn.is_in_transaction())
+        })
+    })
 }
 
 fn is_memory(url: &str) -> bool {

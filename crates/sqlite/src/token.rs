@@ -6,7 +6,7 @@ use portcullis_core::{AccessTokenRecord, RefreshTokenRecord, ScopeSet, Take, Uni
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Sqlite, Transaction};
 
-use crate::{col, conflict_err, db_err, SqliteStore};
+use crate::{col, conflict_err, db_err, direct, SqliteStore};
 
 const ACCESS: &str = "access_token";
 const REFRESH: &str = "refresh_token";
@@ -90,6 +90,10 @@ impl TokenStore for SqliteStore {
         access: &AccessTokenRecord,
         refresh: Option<&RefreshTokenRecord>,
     ) -> StoreResult<()> {
+        if let Some(d) = &self.direct {
+            let (access, refresh) = (access.clone(), refresh.cloned());
+            return d.write(move |conn| direct::save_tokens(conn, &access, refresh.as_ref())).await;
+        }
         let conflict = conflict_err("a token with this hash already exists");
         let mut tx = self.write_tx().await?;
         sqlx::query(
@@ -129,6 +133,9 @@ impl TokenStore for SqliteStore {
     }
 
     async fn get_access(&self, hash: &str) -> StoreResult<Option<AccessTokenRecord>> {
+        if let Some(d) = &self.direct {
+            return d.get_access(hash);
+        }
         let row = sqlx::query("SELECT * FROM access_tokens WHERE hash = ?1")
             .bind(hash)
             .fetch_optional(&self.pool)
@@ -138,6 +145,9 @@ impl TokenStore for SqliteStore {
     }
 
     async fn get_refresh(&self, hash: &str, now: UnixTime) -> StoreResult<Option<RefreshTokenRecord>> {
+        if let Some(d) = &self.direct {
+            return d.get_refresh(hash, now);
+        }
         let row = sqlx::query(
             "SELECT * FROM refresh_tokens \
              WHERE hash = ?1 AND consumed_at IS NULL AND revoked = 0 AND expires_at > ?2",
@@ -151,6 +161,26 @@ impl TokenStore for SqliteStore {
     }
 
     async fn take_refresh(&self, hash: &str, now: UnixTime) -> StoreResult<Take<RefreshTokenRecord>> {
+        if let Some(d) = &self.direct {
+            let hash = hash.to_owned();
+            return d
+                .write(move |conn| {
+                    direct::take(
+                        conn,
+                        &format!(
+                            "UPDATE refresh_tokens SET consumed_at = ?2 WHERE hash = ?1 AND consumed_at IS NULL \
+                             AND revoked = 0 AND expires_at > ?2 RETURNING {}",
+                            direct::REFRESH_COLUMNS
+                        ),
+                        "SELECT family FROM refresh_tokens \
+                         WHERE hash = ?1 AND expires_at > ?2 AND (consumed_at IS NOT NULL OR revoked <> 0)",
+                        &hash,
+                        now,
+                        direct::refresh_row_ok,
+                    )
+                })
+                .await;
+        }
         // One statement consumes the token, so concurrent rotations yield exactly one `Fresh`.
         let rows = sqlx::query(
             "UPDATE refresh_tokens SET consumed_at = ?2 \
@@ -182,6 +212,25 @@ impl TokenStore for SqliteStore {
     }
 
     async fn revoke_family(&self, family: &str) -> StoreResult<u64> {
+        if let Some(d) = &self.direct {
+            let family = family.to_owned();
+            return d
+                .write(move |conn| {
+                    let access = direct::execute(
+                        conn,
+                        "UPDATE access_tokens SET revoked = 1 WHERE family = ?1 AND revoked = 0",
+                        [&family],
+                    )?;
+                    let refresh = direct::execute(
+                        conn,
+                        "UPDATE refresh_tokens SET revoked = 1 \
+                         WHERE family = ?1 AND revoked = 0 AND consumed_at IS NULL",
+                        [&family],
+                    )?;
+                    Ok(access + refresh)
+                })
+                .await;
+        }
         let mut tx = self.write_tx().await?;
         let access = sqlx::query("UPDATE access_tokens SET revoked = 1 WHERE family = ?1 AND revoked = 0")
             .bind(family)
@@ -204,6 +253,18 @@ impl TokenStore for SqliteStore {
     }
 
     async fn revoke_access(&self, hash: &str) -> StoreResult<bool> {
+        if let Some(d) = &self.direct {
+            let hash = hash.to_owned();
+            return d
+                .write(move |conn| {
+                    Ok(direct::execute(
+                        conn,
+                        "UPDATE access_tokens SET revoked = 1 WHERE hash = ?1",
+                        [&hash],
+                    )? > 0)
+                })
+                .await;
+        }
         let done = sqlx::query("UPDATE access_tokens SET revoked = 1 WHERE hash = ?1")
             .bind(hash)
             .execute(&self.pool)
@@ -213,6 +274,29 @@ impl TokenStore for SqliteStore {
     }
 
     async fn revoke_refresh(&self, hash: &str) -> StoreResult<bool> {
+        if let Some(d) = &self.direct {
+            let hash = hash.to_owned();
+            return d
+                .write(move |conn| {
+                    if direct::execute(
+                        conn,
+                        "UPDATE refresh_tokens SET revoked = 1 WHERE hash = ?1",
+                        [&hash],
+                    )? == 0
+                    {
+                        return Ok(false);
+                    }
+                    // RFC 7009 §2.1: revoking a refresh token also invalidates the access tokens
+                    // issued with it.
+                    direct::execute(
+                        conn,
+                        "UPDATE access_tokens SET revoked = 1 WHERE refresh_hash = ?1",
+                        [&hash],
+                    )?;
+                    Ok(true)
+                })
+                .await;
+        }
         let mut tx = self.write_tx().await?;
         let done = sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE hash = ?1")
             .bind(hash)

@@ -1,0 +1,540 @@
+//! The hot paths of a file database: direct SQLite connections (rusqlite), no thread hop per
+//! statement.
+//!
+//! - **One writer thread** owns one connection. Token endpoint writes (tokens, codes,
+//!   refresh rotation, revocation) are sent to it through a bounded channel; it takes
+//!   whatever is queued (up to [`MAX_BATCH`]), runs each job in its own savepoint inside one
+//!   `BEGIN IMMEDIATE … COMMIT`, and only then answers each caller. One write lock and one
+//!   commit serve many requests, and a request is answered only after its rows are committed
+//!   (durability as configured: WAL, `synchronous=NORMAL`). A job that fails rolls back to its
+//!   savepoint alone; a failed commit fails every job of the batch. Jobs run to completion even
+//!   when the caller has gone away, so a hung-up client cannot leave a transaction open.
+//! - **A few reader connections**, each behind a mutex, answer point lookups by primary key
+//!   in the calling task: microseconds on a warm page cache, cheaper than handing the query to
+//!   another thread and back.
+//! - **The read cache** ([`ReadCache`]): clients, registered scopes and access tokens. Before
+//!   the cache is trusted, the reader asks SQLite whether anything was committed since its last
+//!   look (`PRAGMA data_version`, which changes when any other connection, in this process or
+//!   another, commits) and, if so, reads the change counters that triggers maintain
+//!   (migration 0002). Changes made with the management CLI are therefore seen at once.
+//!
+//! Everything else (management operations, purge, accounts) stays on the sqlx pool.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use portcullis_core::model::client::{AuthMethod, Client};
+use portcullis_core::pkce::CodeChallengeMethod;
+use portcullis_core::store::cache::{CacheLimits, ReadCache, Ticket, Versions};
+use portcullis_core::store::{StoreError, StoreResult};
+use portcullis_core::{
+    AccessTokenRecord, AuthorizationCode, RefreshTokenRecord, ScopeDef, ScopeSet, SecretHash,
+};
+use rusqlite::{Connection, OptionalExtension, Row};
+use tokio::sync::{mpsc, oneshot};
+
+/// Most jobs committed together.
+const MAX_BATCH: usize = 256;
+/// Jobs waiting for the writer before callers wait to enqueue (back-pressure).
+const QUEUE: usize = 4096;
+/// Reader connections.
+const READERS: usize = 4;
+
+/// Direct connections to one database file, and the read cache they keep correct.
+pub(crate) struct Direct {
+    writer: mpsc::Sender<Box<dyn Job>>,
+    readers: Vec<Mutex<Reader>>,
+    next: AtomicUsize,
+    cache: ReadCache,
+}
+
+impl std::fmt::Debug for Direct {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Direct").field("readers", &self.readers.len()).finish_non_exhaustive()
+    }
+}
+
+struct Reader {
+    conn: Connection,
+    data_version: Option<i64>,
+    versions: Versions,
+}
+
+fn open(path: &Path, busy: Duration) -> StoreResult<Connection> {
+    let conn = Connection::open(path).map_err(sql_err)?;
+    conn.busy_timeout(busy).map_err(sql_err)?;
+    conn.pragma_update(None, "synchronous", "NORMAL").map_err(sql_err)?;
+    conn.pragma_update(None, "foreign_keys", "ON").map_err(sql_err)?;
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(conn)
+}
+
+impl Direct {
+    /// Open the writer and readers on a database the sqlx pool has already migrated.
+    pub(crate) fn open(path: &Path, busy: Duration) -> StoreResult<Direct> {
+        let writer_conn = open(path, busy)?;
+        let (tx, rx) = mpsc::channel(QUEUE);
+        std::thread::Builder::new()
+            .name("portcullis-sqlite-writer".into())
+            .spawn(move || writer_loop(&writer_conn, rx))
+            .map_err(|e| StoreError::Backend(format!("cannot start the SQLite writer: {e}")))?;
+        let mut readers = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            let conn = open(path, busy)?;
+            conn.pragma_update(None, "query_only", "ON").map_err(sql_err)?;
+            readers.push(Mutex::new(Reader { conn, data_version: None, versions: Versions::default() }));
+        }
+        Ok(Direct {
+            writer: tx,
+            readers,
+            next: AtomicUsize::new(0),
+            cache: ReadCache::new(CacheLimits::default()),
+        })
+    }
+
+    /// Run `f` in the writer's next batch; answers after the batch commits.
+    pub(crate) async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job: Box<dyn Job> = Box::new(Op { f: Some(f), out: None, reply: Some(reply) });
+        self.writer.send(job).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// Run a read on one of the reader connections, in the calling task.
+    fn read<T>(&self, f: impl FnOnce(&mut Reader) -> StoreResult<T>) -> StoreResult<T> {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.readers.len();
+        let mut reader = self.readers[i].lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut reader)
+    }
+
+    /// Learn what changed since this reader last looked and tell the cache.
+    fn observe(&self, r: &mut Reader) -> StoreResult<Ticket> {
+        let dv: i64 = r
+            .conn
+            .prepare_cached("PRAGMA data_version")
+            .and_then(|mut s| s.query_row([], |row| row.get(0)))
+            .map_err(sql_err)?;
+        if r.data_version != Some(dv) {
+            r.versions = r
+                .conn
+                .prepare_cached("SELECT clients, scopes, access_tokens FROM change_versions WHERE id = 1")
+                .and_then(|mut s| {
+                    s.query_row([], |row| {
+                        Ok(Versions { clients: row.get(0)?, scopes: row.get(1)?, access_tokens: row.get(2)? })
+                    })
+                })
+                .map_err(sql_err)?;
+            r.data_version = Some(dv);
+        }
+        Ok(self.cache.observe(r.versions))
+    }
+
+    pub(crate) fn get_client(&self, id: &str) -> StoreResult<Option<Client>> {
+        self.read(|r| {
+            let ticket = self.observe(r)?;
+            if let Some(c) = self.cache.client(id) {
+                return Ok(Some(c));
+            }
+            let found = r
+                .conn
+                .prepare_cached(&format!("SELECT {CLIENT_COLUMNS} FROM clients WHERE id = ?1"))
+                .and_then(|mut s| s.query_row([id], client_row).optional())
+                .map_err(sql_err)?
+                .transpose()?;
+            if let Some(c) = &found {
+                self.cache.put_client(ticket, c);
+            }
+            Ok(found)
+        })
+    }
+
+    pub(crate) fn list_scopes(&self) -> StoreResult<Vec<ScopeDef>> {
+        self.read(|r| {
+            let ticket = self.observe(r)?;
+            if let Some(s) = self.cache.scopes() {
+                return Ok(s);
+            }
+            let scopes = r
+                .conn
+                .prepare_cached("SELECT name, description, is_default FROM scopes ORDER BY name")
+                .and_then(|mut s| {
+                    s.query_map([], |row| {
+                        Ok(ScopeDef { name: row.get(0)?, description: row.get(1)?, is_default: row.get(2)? })
+                    })?
+                    .collect::<Result<Vec<_>, _>>()
+                })
+                .map_err(sql_err)?;
+            self.cache.put_scopes(ticket, &scopes);
+            Ok(scopes)
+        })
+    }
+
+    pub(crate) fn get_access(&self, hash: &str) -> StoreResult<Option<AccessTokenRecord>> {
+        self.read(|r| {
+            let ticket = self.observe(r)?;
+            if let Some(rec) = self.cache.access(hash) {
+                return Ok(Some(rec));
+            }
+            let found = r
+                .conn
+                .prepare_cached(&format!("SELECT {ACCESS_COLUMNS} FROM access_tokens WHERE hash = ?1"))
+                .and_then(|mut s| s.query_row([hash], access_row).optional())
+                .map_err(sql_err)?;
+            if let Some(rec) = &found {
+                self.cache.put_access(ticket, rec);
+            }
+            Ok(found)
+        })
+    }
+
+    pub(crate) fn get_refresh(&self, hash: &str, now: i64) -> StoreResult<Option<RefreshTokenRecord>> {
+        self.read(|r| {
+            r.conn
+                .prepare_cached(&format!(
+                    "SELECT {REFRESH_COLUMNS} FROM refresh_tokens \
+                     WHERE hash = ?1 AND consumed_at IS NULL AND revoked = 0 AND expires_at > ?2"
+                ))
+                .and_then(|mut s| s.query_row(rusqlite::params![hash, now], refresh_row).optional())
+                .map_err(sql_err)
+        })
+    }
+}
+
+fn stopped() -> StoreError {
+    StoreError::Unavailable("the SQLite writer has stopped".into())
+}
+
+// --------------------------------------------------------------------------- the writer
+
+/// A queued write: run inside the batch's transaction, then told how the batch ended.
+trait Job: Send {
+    /// Run in a savepoint; `false` rolls the savepoint back.
+    fn run(&mut self, conn: &Connection) -> bool;
+    /// Answer the caller once the batch committed (or failed).
+    fn finish(self: Box<Self>, batch: &StoreResult<()>);
+}
+
+struct Op<T, F> {
+    f: Option<F>,
+    out: Option<StoreResult<T>>,
+    reply: Option<oneshot::Sender<StoreResult<T>>>,
+}
+
+impl<T, F> Job for Op<T, F>
+where
+    T: Send,
+    F: FnOnce(&Connection) -> StoreResult<T> + Send,
+{
+    fn run(&mut self, conn: &Connection) -> bool {
+        let out = match self.f.take() {
+            Some(f) => f(conn),
+            None => Err(StoreError::Backend("a write job ran twice".into())),
+        };
+        let ok = out.is_ok();
+        self.out = Some(out);
+        ok
+    }
+
+    fn finish(self: Box<Self>, batch: &StoreResult<()>) {
+        let out = match (self.out, batch) {
+            // A job that failed was rolled back alone: its own error stands.
+            (Some(Err(e)), _) => Err(e),
+            (Some(Ok(v)), Ok(())) => Ok(v),
+            (_, Err(e)) => Err(e.clone()),
+            (None, Ok(())) => Err(StoreError::Backend("a write job did not run".into())),
+        };
+        if let Some(reply) = self.reply {
+            // The caller may have gone away; the rows are committed either way.
+            let _ = reply.send(out);
+        }
+    }
+}
+
+fn writer_loop(conn: &Connection, mut rx: mpsc::Receiver<Box<dyn Job>>) {
+    let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let outcome = run_batch(conn, &mut batch);
+        if outcome.is_err() {
+            // Nothing of a failed batch may stay pending on the connection.
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for job in batch.drain(..) {
+            job.finish(&outcome);
+        }
+    }
+}
+
+fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> StoreResult<()> {
+    conn.execute_batch("BEGIN IMMEDIATE").map_err(sql_err)?;
+    for job in batch.iter_mut() {
+        conn.execute_batch("SAVEPOINT job").map_err(sql_err)?;
+        if job.run(conn) {
+            conn.execute_batch("RELEASE job").map_err(sql_err)?;
+        } else {
+            conn.execute_batch("ROLLBACK TO job; RELEASE job").map_err(sql_err)?;
+        }
+    }
+    conn.execute_batch("COMMIT").map_err(sql_err)
+}
+
+// ----------------------------------------------------------------------- write operations
+
+pub(crate) fn save_tokens(
+    conn: &Connection,
+    access: &AccessTokenRecord,
+    refresh: Option<&RefreshTokenRecord>,
+) -> StoreResult<()> {
+    let conflict = |e| conflict_or(e, "a token with this hash already exists");
+    conn.prepare_cached(
+        "INSERT INTO access_tokens (hash, family, client_id, subject, scopes, issued_at, \
+         expires_at, revoked, refresh_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )
+    .and_then(|mut s| {
+        s.execute(rusqlite::params![
+            access.hash,
+            access.family,
+            access.client_id,
+            access.subject,
+            access.scopes.to_string(),
+            access.issued_at,
+            access.expires_at,
+            access.revoked,
+            access.refresh_hash,
+        ])
+    })
+    .map_err(conflict)?;
+    if let Some(r) = refresh {
+        conn.prepare_cached(
+            "INSERT INTO refresh_tokens (hash, family, client_id, subject, scopes, auth_time, \
+             issued_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )
+        .and_then(|mut s| {
+            s.execute(rusqlite::params![
+                r.hash,
+                r.family,
+                r.client_id,
+                r.subject,
+                r.scopes.to_string(),
+                r.auth_time,
+                r.issued_at,
+                r.expires_at,
+            ])
+        })
+        .map_err(conflict)?;
+    }
+    Ok(())
+}
+
+/// The consuming update, then (when nothing was consumed) whether it was a replay.
+pub(crate) fn take<T>(
+    conn: &Connection,
+    take_sql: &str,
+    replay_sql: &str,
+    hash: &str,
+    now: i64,
+    map: fn(&Row<'_>) -> rusqlite::Result<StoreResult<T>>,
+) -> StoreResult<portcullis_core::Take<T>> {
+    use portcullis_core::Take;
+    let taken = conn
+        .prepare_cached(take_sql)
+        .and_then(|mut s| s.query_row(rusqlite::params![hash, now], map).optional())
+        .map_err(sql_err)?;
+    if let Some(rec) = taken {
+        return Ok(Take::Fresh(rec?));
+    }
+    let family: Option<String> = conn
+        .prepare_cached(replay_sql)
+        .and_then(|mut s| s.query_row(rusqlite::params![hash, now], |row| row.get(0)).optional())
+        .map_err(sql_err)?;
+    Ok(match family {
+        Some(family) => Take::Replayed { family },
+        None => Take::Unknown,
+    })
+}
+
+pub(crate) fn execute(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> StoreResult<u64> {
+    let n = conn.prepare_cached(sql).and_then(|mut s| s.execute(params)).map_err(sql_err)?;
+    Ok(u64::try_from(n).unwrap_or(u64::MAX))
+}
+
+pub(crate) fn create_code(conn: &Connection, code: &AuthorizationCode) -> StoreResult<()> {
+    conn.prepare_cached(
+        "INSERT INTO authorization_codes (hash, family, client_id, subject, redirect_uri, \
+         redirect_uri_given, scopes, code_challenge, code_challenge_method, nonce, auth_time, \
+         issued_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )
+    .and_then(|mut s| {
+        s.execute(rusqlite::params![
+            code.hash,
+            code.family,
+            code.client_id,
+            code.subject,
+            code.redirect_uri,
+            code.redirect_uri_given,
+            code.scopes.to_string(),
+            code.code_challenge,
+            code.code_challenge_method.map(CodeChallengeMethod::as_str),
+            code.nonce,
+            code.auth_time,
+            code.issued_at,
+            code.expires_at,
+        ])
+    })
+    .map_err(|e| conflict_or(e, "an authorization code with this hash already exists"))?;
+    Ok(())
+}
+
+// ------------------------------------------------------------------------------ rows
+
+const CLIENT_COLUMNS: &str = "id, name, secret, redirect_uris, grant_types, scopes, auth_method, trusted, \
+     access_token_lifetime, refresh_token_lifetime, authorization_code_lifetime, created_at, updated_at";
+pub(crate) const ACCESS_COLUMNS: &str =
+    "hash, family, client_id, subject, scopes, issued_at, expires_at, revoked, refresh_hash";
+pub(crate) const REFRESH_COLUMNS: &str =
+    "hash, family, client_id, subject, scopes, auth_time, issued_at, expires_at";
+pub(crate) const CODE_COLUMNS: &str = "hash, family, client_id, subject, redirect_uri, redirect_uri_given, \
+     scopes, code_challenge, code_challenge_method, nonce, auth_time, issued_at, expires_at";
+
+fn client_row(row: &Row<'_>) -> rusqlite::Result<StoreResult<Client>> {
+    let secret: Option<String> = row.get(2)?;
+    let redirect_uris: String = row.get(3)?;
+    let grant_types: String = row.get(4)?;
+    let scopes: String = row.get(5)?;
+    let method: String = row.get(6)?;
+    let (id, name): (String, String) = (row.get(0)?, row.get(1)?);
+    let (trusted, at, rt, ac): (bool, Option<i64>, Option<i64>, Option<i64>) =
+        (row.get(7)?, row.get(8)?, row.get(9)?, row.get(10)?);
+    let (created_at, updated_at): (i64, i64) = (row.get(11)?, row.get(12)?);
+    Ok((|| {
+        let secret =
+            match secret {
+                None => None,
+                // Never echo the stored value: it is a secret hash.
+                Some(s) => Some(SecretHash::from_stored(&s).ok_or_else(|| {
+                    StoreError::Backend("stored client secret has an unknown format".into())
+                })?),
+            };
+        let auth_method = AuthMethod::parse(&method)
+            .ok_or_else(|| StoreError::Backend(format!("unknown token_endpoint_auth_method {method:?}")))?;
+        Ok(Client {
+            id,
+            name,
+            secret,
+            redirect_uris: json(&redirect_uris, "redirect_uris")?,
+            grant_types: json(&grant_types, "grant_types")?,
+            scopes: ScopeSet::from_stored(&scopes),
+            auth_method,
+            trusted,
+            access_token_lifetime: at,
+            refresh_token_lifetime: rt,
+            authorization_code_lifetime: ac,
+            created_at,
+            updated_at,
+        })
+    })())
+}
+
+fn json<T: serde::de::DeserializeOwned>(text: &str, name: &str) -> StoreResult<T> {
+    serde_json::from_str(text)
+        .map_err(|e| StoreError::Backend(format!("column {name} is not valid JSON: {e}")))
+}
+
+fn access_row(row: &Row<'_>) -> rusqlite::Result<AccessTokenRecord> {
+    Ok(AccessTokenRecord {
+        hash: row.get(0)?,
+        family: row.get(1)?,
+        client_id: row.get(2)?,
+        subject: row.get(3)?,
+        scopes: ScopeSet::from_stored(&row.get::<_, String>(4)?),
+        issued_at: row.get(5)?,
+        expires_at: row.get(6)?,
+        revoked: row.get(7)?,
+        refresh_hash: row.get(8)?,
+    })
+}
+
+pub(crate) fn refresh_row(row: &Row<'_>) -> rusqlite::Result<RefreshTokenRecord> {
+    Ok(RefreshTokenRecord {
+        hash: row.get(0)?,
+        family: row.get(1)?,
+        client_id: row.get(2)?,
+        subject: row.get(3)?,
+        scopes: ScopeSet::from_stored(&row.get::<_, String>(4)?),
+        auth_time: row.get(5)?,
+        issued_at: row.get(6)?,
+        expires_at: row.get(7)?,
+    })
+}
+
+pub(crate) fn refresh_row_ok(row: &Row<'_>) -> rusqlite::Result<StoreResult<RefreshTokenRecord>> {
+    refresh_row(row).map(Ok)
+}
+
+pub(crate) fn code_row(row: &Row<'_>) -> rusqlite::Result<StoreResult<AuthorizationCode>> {
+    let method: Option<String> = row.get(8)?;
+    let code_challenge_method = match method {
+        None => None,
+        Some(m) => match CodeChallengeMethod::parse(&m) {
+            Some(m) => Some(m),
+            None => return Ok(Err(StoreError::Backend(format!("unknown code_challenge_method {m:?}")))),
+        },
+    };
+    Ok(Ok(AuthorizationCode {
+        hash: row.get(0)?,
+        family: row.get(1)?,
+        client_id: row.get(2)?,
+        subject: row.get(3)?,
+        redirect_uri: row.get(4)?,
+        redirect_uri_given: row.get(5)?,
+        scopes: ScopeSet::from_stored(&row.get::<_, String>(6)?),
+        code_challenge: row.get(7)?,
+        code_challenge_method,
+        nonce: row.get(9)?,
+        auth_time: row.get(10)?,
+        issued_at: row.get(11)?,
+        expires_at: row.get(12)?,
+    }))
+}
+
+// ---------------------------------------------------------------------------- errors
+
+/// Map a rusqlite error onto the store's vocabulary (messages name tables and columns, never
+/// bound values).
+pub(crate) fn sql_err(e: rusqlite::Error) -> StoreError {
+    use rusqlite::ffi::ErrorCode as C;
+    match &e {
+        rusqlite::Error::SqliteFailure(f, msg) => {
+            let text = msg.clone().unwrap_or_else(|| f.to_string());
+            match f.code {
+                C::ConstraintViolation if matches!(f.extended_code, 1555 | 2067) => {
+                    StoreError::Conflict(text)
+                }
+                C::DatabaseBusy | C::DatabaseLocked | C::SystemIoFailure | C::DiskFull | C::CannotOpen => {
+                    StoreError::Unavailable(text)
+                }
+                _ => StoreError::Backend(text),
+            }
+        }
+        _ => StoreError::Backend(e.to_string()),
+    }
+}
+
+fn conflict_or(e: rusqlite::Error, what: &str) -> StoreError {
+    match sql_err(e) {
+        StoreError::Conflict(_) => StoreError::Conflict(what.to_owned()),
+        other => other,
+    }
+}
