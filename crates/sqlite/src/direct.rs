@@ -22,6 +22,7 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::SyncSender;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -45,7 +46,8 @@ const READERS: usize = 4;
 /// Direct connections to one database file, and the read cache they keep correct.
 pub(crate) struct Direct {
     writer: mpsc::Sender<Box<dyn Job>>,
-    readers: Vec<Mutex<Reader>>,
+    watch: Mutex<Watch>,
+    readers: Vec<Mutex<Connection>>,
     next: AtomicUsize,
     cache: ReadCache,
 }
@@ -56,7 +58,9 @@ impl std::fmt::Debug for Direct {
     }
 }
 
-struct Reader {
+/// The connection that tells what changed: one for all requests, so after a commit only the
+/// first check reads the counters again.
+struct Watch {
     conn: Connection,
     data_version: Option<i64>,
     versions: Versions,
@@ -75,19 +79,36 @@ impl Direct {
     /// Open the writer and readers on a database the sqlx pool has already migrated.
     pub(crate) fn open(path: &Path, busy: Duration) -> StoreResult<Direct> {
         let writer_conn = open(path, busy)?;
+        // Checkpoints (copying the WAL into the database file, and the only fsyncs under
+        // synchronous=NORMAL) run on their own thread, so the writer never waits for them.
+        writer_conn.pragma_update(None, "wal_autocheckpoint", 0).map_err(sql_err)?;
+        let checkpoint_conn = open(path, busy)?;
+        let (kick, kicked) = std::sync::mpsc::sync_channel::<()>(1);
+        std::thread::Builder::new()
+            .name("portcullis-sqlite-checkpoint".into())
+            .spawn(move || {
+                while kicked.recv().is_ok() {
+                    if let Err(e) = checkpoint_conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
+                        tracing::warn!(error = %e, "WAL checkpoint failed");
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Backend(format!("cannot start the SQLite checkpointer: {e}")))?;
         let (tx, rx) = mpsc::channel(QUEUE);
         std::thread::Builder::new()
             .name("portcullis-sqlite-writer".into())
-            .spawn(move || writer_loop(&writer_conn, rx))
+            .spawn(move || writer_loop(&writer_conn, rx, &kick))
             .map_err(|e| StoreError::Backend(format!("cannot start the SQLite writer: {e}")))?;
-        let mut readers = Vec::with_capacity(READERS);
-        for _ in 0..READERS {
+        let reader = || -> StoreResult<Connection> {
             let conn = open(path, busy)?;
             conn.pragma_update(None, "query_only", "ON").map_err(sql_err)?;
-            readers.push(Mutex::new(Reader { conn, data_version: None, versions: Versions::default() }));
-        }
+            Ok(conn)
+        };
+        let watch = Mutex::new(Watch { conn: reader()?, data_version: None, versions: Versions::default() });
+        let readers = (0..READERS).map(|_| reader().map(Mutex::new)).collect::<StoreResult<Vec<_>>>()?;
         Ok(Direct {
             writer: tx,
+            watch,
             readers,
             next: AtomicUsize::new(0),
             cache: ReadCache::new(CacheLimits::default()),
@@ -107,14 +128,15 @@ impl Direct {
     }
 
     /// Run a read on one of the reader connections, in the calling task.
-    fn read<T>(&self, f: impl FnOnce(&mut Reader) -> StoreResult<T>) -> StoreResult<T> {
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.readers.len();
-        let mut reader = self.readers[i].lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        f(&mut reader)
+        let reader = self.readers[i].lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&reader)
     }
 
-    /// Learn what changed since this reader last looked and tell the cache.
-    fn observe(&self, r: &mut Reader) -> StoreResult<Ticket> {
+    /// Learn what changed since the last look and tell the cache; the ticket is for fills.
+    fn observe(&self) -> StoreResult<Ticket> {
+        let mut r = self.watch.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let dv: i64 = r
             .conn
             .prepare_cached("PRAGMA data_version")
@@ -136,13 +158,12 @@ impl Direct {
     }
 
     pub(crate) fn get_client(&self, id: &str) -> StoreResult<Option<Client>> {
-        self.read(|r| {
-            let ticket = self.observe(r)?;
-            if let Some(c) = self.cache.client(id) {
-                return Ok(Some(c));
-            }
-            let found = r
-                .conn
+        let ticket = self.observe()?;
+        if let Some(c) = self.cache.client(id) {
+            return Ok(Some(c));
+        }
+        self.read(|conn| {
+            let found = conn
                 .prepare_cached(&format!("SELECT {CLIENT_COLUMNS} FROM clients WHERE id = ?1"))
                 .and_then(|mut s| s.query_row([id], client_row).optional())
                 .map_err(sql_err)?
@@ -155,13 +176,12 @@ impl Direct {
     }
 
     pub(crate) fn list_scopes(&self) -> StoreResult<Vec<ScopeDef>> {
-        self.read(|r| {
-            let ticket = self.observe(r)?;
-            if let Some(s) = self.cache.scopes() {
-                return Ok(s);
-            }
-            let scopes = r
-                .conn
+        let ticket = self.observe()?;
+        if let Some(s) = self.cache.scopes() {
+            return Ok(s);
+        }
+        self.read(|conn| {
+            let scopes = conn
                 .prepare_cached("SELECT name, description, is_default FROM scopes ORDER BY name")
                 .and_then(|mut s| {
                     s.query_map([], |row| {
@@ -176,13 +196,12 @@ impl Direct {
     }
 
     pub(crate) fn get_access(&self, hash: &str) -> StoreResult<Option<AccessTokenRecord>> {
-        self.read(|r| {
-            let ticket = self.observe(r)?;
-            if let Some(rec) = self.cache.access(hash) {
-                return Ok(Some(rec));
-            }
-            let found = r
-                .conn
+        let ticket = self.observe()?;
+        if let Some(rec) = self.cache.access(hash) {
+            return Ok(Some(rec));
+        }
+        self.read(|conn| {
+            let found = conn
                 .prepare_cached(&format!("SELECT {ACCESS_COLUMNS} FROM access_tokens WHERE hash = ?1"))
                 .and_then(|mut s| s.query_row([hash], access_row).optional())
                 .map_err(sql_err)?;
@@ -194,14 +213,13 @@ impl Direct {
     }
 
     pub(crate) fn get_refresh(&self, hash: &str, now: i64) -> StoreResult<Option<RefreshTokenRecord>> {
-        self.read(|r| {
-            r.conn
-                .prepare_cached(&format!(
-                    "SELECT {REFRESH_COLUMNS} FROM refresh_tokens \
+        self.read(|conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {REFRESH_COLUMNS} FROM refresh_tokens \
                      WHERE hash = ?1 AND consumed_at IS NULL AND revoked = 0 AND expires_at > ?2"
-                ))
-                .and_then(|mut s| s.query_row(rusqlite::params![hash, now], refresh_row).optional())
-                .map_err(sql_err)
+            ))
+            .and_then(|mut s| s.query_row(rusqlite::params![hash, now], refresh_row).optional())
+            .map_err(sql_err)
         })
     }
 }
@@ -256,8 +274,12 @@ where
     }
 }
 
-fn writer_loop(conn: &Connection, mut rx: mpsc::Receiver<Box<dyn Job>>) {
+/// Jobs committed between two requests to the checkpointer.
+const CHECKPOINT_EVERY: usize = 1000;
+
+fn writer_loop(conn: &Connection, mut rx: mpsc::Receiver<Box<dyn Job>>, checkpoint: &SyncSender<()>) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
+    let mut since_checkpoint = 0usize;
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
         while batch.len() < MAX_BATCH {
@@ -271,23 +293,30 @@ fn writer_loop(conn: &Connection, mut rx: mpsc::Receiver<Box<dyn Job>>) {
             // Nothing of a failed batch may stay pending on the connection.
             let _ = conn.execute_batch("ROLLBACK");
         }
+        since_checkpoint += batch.len();
         for job in batch.drain(..) {
             job.finish(&outcome);
+        }
+        if since_checkpoint >= CHECKPOINT_EVERY {
+            // At most one request waits; a full queue means a checkpoint is about to run.
+            let _ = checkpoint.try_send(());
+            since_checkpoint = 0;
         }
     }
 }
 
 fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> StoreResult<()> {
-    conn.execute_batch("BEGIN IMMEDIATE").map_err(sql_err)?;
+    let run =
+        |sql: &str| conn.prepare_cached(sql).and_then(|mut s| s.execute([])).map(|_| ()).map_err(sql_err);
+    run("BEGIN IMMEDIATE")?;
     for job in batch.iter_mut() {
-        conn.execute_batch("SAVEPOINT job").map_err(sql_err)?;
-        if job.run(conn) {
-            conn.execute_batch("RELEASE job").map_err(sql_err)?;
-        } else {
-            conn.execute_batch("ROLLBACK TO job; RELEASE job").map_err(sql_err)?;
+        run("SAVEPOINT job")?;
+        if !job.run(conn) {
+            run("ROLLBACK TO job")?;
         }
+        run("RELEASE job")?;
     }
-    conn.execute_batch("COMMIT").map_err(sql_err)
+    run("COMMIT")
 }
 
 // ----------------------------------------------------------------------- write operations
