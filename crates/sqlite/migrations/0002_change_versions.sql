@@ -32,3 +32,13 @@ CREATE TRIGGER access_tokens_updated AFTER UPDATE ON access_tokens
 BEGIN UPDATE change_versions SET access_tokens = access_tokens + 1 WHERE id = 1; END;
 CREATE TRIGGER access_tokens_deleted AFTER DELETE ON access_tokens
 BEGIN UPDATE change_versions SET access_tokens = access_tokens + 1 WHERE id = 1; END;
+
+-- Most access tokens (client_credentials) have no subject and no refresh token: index only
+-- the rows that have them, so issuing such a token touches two index pages fewer.
+-- `WHERE subject = ?` and `WHERE refresh_hash = ?` imply NOT NULL, so SQLite still uses them.
+DROP INDEX access_tokens_subject;
+CREATE INDEX access_tokens_subject ON access_tokens (subject) WHERE subject IS NOT NULL;
+DROP INDEX access_tokens_refresh_hash;
+CREATE INDEX access_tokens_refresh_hash ON access_tokens (refresh_hash) WHERE refresh_hash IS NOT NULL;
+DROP INDEX refresh_tokens_subject;
+CREATE INDEX refresh_tokens_subject ON refresh_tokens (subject) WHERE subject IS NOT NULL;

@@ -309,6 +309,13 @@ fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> StoreResult<()> {
     let run =
         |sql: &str| conn.prepare_cached(sql).and_then(|mut s| s.execute([])).map(|_| ()).map_err(sql_err);
     run("BEGIN IMMEDIATE")?;
+    if let [job] = batch {
+        // Alone in its batch, a failed job rolls back the whole transaction.
+        if !job.run(conn) {
+            return run("ROLLBACK");
+        }
+        return run("COMMIT");
+    }
     for job in batch.iter_mut() {
         run("SAVEPOINT job")?;
         if !job.run(conn) {
