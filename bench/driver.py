@@ -109,6 +109,15 @@ class Server:
             pass
         return out
 
+    def cpu_seconds(self):
+        """User + system CPU time of the server process so far (all threads)."""
+        try:
+            with open(f"/proc/{self.proc.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            return None
+
     def reset_peak(self):
         """Reset VmHWM to the current RSS (Linux: writing 5 to clear_refs)."""
         try:
@@ -176,7 +185,9 @@ class Bench:
             extra = per_run(a.warmup, "warmup") if per_run else {}
             self.wrk(url, script, conns, a.warmup, dict(env or {}, **extra))
         extra = per_run(a.duration, "run") if per_run else {}
+        cpu0 = server.cpu_seconds()
         r = self.wrk(url, script, conns, a.duration, dict(env or {}, **extra))
+        cpu1 = server.cpu_seconds()
         st = server.status()
         errors = sum(r["errors"].values())
         row = {
@@ -195,13 +206,16 @@ class Bench:
             "errors": errors,
             "error_detail": r["errors"],
             "exhausted_threads": r.get("exhausted", 0),
+            "server_cpu_us_per_request": (cpu1 - cpu0) * 1e6 / r["requests"]
+            if cpu0 is not None and cpu1 is not None and r["requests"] else None,
             "peak_rss": st.get("VmHWM"),
             "rss_after": st.get("VmRSS"),
         }
         self.rows.append(row)
         log(
             f"{label} c={conns}: {row['rps']:.0f} req/s p50 {row['p50_ms']:.2f} ms "
-            f"p99 {row['p99_ms']:.2f} ms errors {errors} peak RSS {fmt_mib(row['peak_rss'])} MiB"
+            f"p99 {row['p99_ms']:.2f} ms errors {errors} peak RSS {fmt_mib(row['peak_rss'])} MiB "
+            f"server CPU {row['server_cpu_us_per_request'] or 0:.0f} µs/req"
         )
         return row
 
@@ -421,6 +435,7 @@ def build_report(b, ceilings, idle, meta):
             "p50": ratio(r["p50_ms"], c and c["p50_ms"]),
             "p99": ratio(r["p99_ms"], c and c["p99_ms"]),
             "peak_rss": ratio(r["peak_rss"], c and c["peak_rss"]),
+            "cpu": ratio(r["server_cpu_us_per_request"], c and c["server_cpu_us_per_request"]),
         }
         peer = by_key.get(("peer_" + r["key"], r["connections"]))
         r["vs_peer"] = ratio(r["rps"], peer and peer["rps"]) if not r["key"].startswith("peer") else None
@@ -468,8 +483,9 @@ def targets(by_key):
 
 def render(report):
     rows = report["rows"]
-    hdr = (f"{'scenario':<62} {'conn':>4} {'req/s':>9} {'×ceil':>6} {'p50 ms':>8} {'×ceil':>6} "
-           f"{'p99 ms':>8} {'×ceil':>6} {'errors':>6} {'RSS MiB':>8} {'×ceil':>6} {'vs peer':>8} {'vs empty':>8}")
+    hdr = (f"{'scenario':<66} {'conn':>4} {'req/s':>9} {'×ceil':>6} {'p50 ms':>8} {'×ceil':>6} "
+           f"{'p99 ms':>8} {'×ceil':>6} {'errors':>6} {'RSS MiB':>8} {'×ceil':>6} {'CPU µs':>7} {'×ceil':>6} "
+           f"{'vs peer':>8} {'vs empty':>8}")
     lines = [hdr, "-" * len(hdr)]
 
     def f(v, spec, none="-"):
@@ -482,17 +498,18 @@ def render(report):
         cr = r["ceiling"]
         errs = str(r["errors"]) + ("*" if r.get("exhausted_threads") else "")
         lines.append(
-            f"{r['scenario'][:62]:<62} {r['connections']:>4} {r['rps']:>9.0f} {f(cr['rps'], '.2f'):>6} "
+            f"{r['scenario'][:66]:<66} {r['connections']:>4} {r['rps']:>9.0f} {f(cr['rps'], '.2f'):>6} "
             f"{r['p50_ms']:>8.2f} {f(cr['p50'], '.1f'):>6} {r['p99_ms']:>8.2f} {f(cr['p99'], '.1f'):>6} "
             f"{errs:>6} {fmt_mib(r['peak_rss']):>8} {f(cr['peak_rss'], '.1f'):>6} "
+            f"{f(r['server_cpu_us_per_request'], '.0f'):>7} {f(cr['cpu'], '.1f'):>6} "
             f"{f(r.get('vs_peer'), '.1f'):>8} {f(r.get('vs_empty'), '.2f'):>8}"
         )
-        if r["key"] == "cc" and r["connections"] == max(x["connections"] for x in rows if x["key"] == "cc"):
-            pass
-    lines.append(f"{'client_credentials issuance, JWT access tokens (ES256)':<62} {'1/32':>4} {JWT_PLACEHOLDER}")
+    lines.append(f"{'client_credentials issuance, JWT access tokens (ES256)':<66} {'1/32':>4} {JWT_PLACEHOLDER}")
     lines.append("")
     lines.append("×ceil: ratio to the ceiling at the same connection count (req/s: higher is better; "
                  "latency and RSS: how many times the ceiling's). RSS: the server's peak (VmHWM) during the row.")
+    lines.append("CPU µs: the server's CPU time (all threads, user + system) per request during the measured "
+                 "run; unlike req/s it hardly depends on what else the machine is doing.")
     lines.append("vs peer: req/s over oidc-provider's in the same scenario. vs empty: req/s over the same "
                  "scenario without the large database. * a thread ran out of pre-minted inputs.")
     idle = report["idle"]
@@ -587,7 +604,9 @@ def main():
         if r["group"] == "ceiling":
             cur = ceilings.get(r["connections"])
             if cur is None or r["rps"] > cur["rps"]:
-                ceilings[r["connections"]] = {k: r[k] for k in ("rps", "p50_ms", "p99_ms", "peak_rss", "key")}
+                ceilings[r["connections"]] = {
+                    k: r[k] for k in ("rps", "p50_ms", "p99_ms", "peak_rss", "server_cpu_us_per_request", "key")
+                }
     report = build_report(b, ceilings, idle, meta)
     table = render(report)
     print(table)

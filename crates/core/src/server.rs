@@ -13,7 +13,7 @@ use crate::grant::{GrantRegistry, Issue, TokenGrant};
 use crate::model::authorization::AuthorizationCode;
 use crate::model::client::Client;
 use crate::model::scope::ScopeSet;
-use crate::model::secret::{generate, hash_token, random_id, SecretString, TokenKind};
+use crate::model::secret::{generate, hash_token, random_id, SecretString, TokenKind, VerifiedSecrets};
 use crate::model::token::{AccessTokenRecord, RefreshTokenRecord};
 use crate::pkce::CodeChallengeMethod;
 use crate::store::Store;
@@ -29,6 +29,7 @@ struct Inner {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     grants: GrantRegistry,
+    verified_secrets: VerifiedSecrets,
 }
 
 /// Why [`Builder::build`] refused.
@@ -119,7 +120,16 @@ impl Builder {
             }
             grants.insert(g);
         }
-        Ok(OAuthServer { inner: Arc::new(Inner { config: self.config, store, clock: self.clock, grants }) })
+        let verified_secrets = VerifiedSecrets::default();
+        Ok(OAuthServer {
+            inner: Arc::new(Inner {
+                config: self.config,
+                store,
+                clock: self.clock,
+                grants,
+                verified_secrets,
+            }),
+        })
     }
 }
 
@@ -205,6 +215,10 @@ impl OAuthServer {
     /// Every supported `grant_type`, sorted.
     pub fn grant_types(&self) -> Vec<String> {
         self.inner.grants.names()
+    }
+
+    pub(crate) fn verified_secrets(&self) -> &VerifiedSecrets {
+        &self.inner.verified_secrets
     }
 
     pub(crate) fn grant(&self, grant_type: &str) -> Option<&Arc<dyn TokenGrant>> {
