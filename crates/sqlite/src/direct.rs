@@ -22,7 +22,6 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::SyncSender;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -79,25 +78,15 @@ impl Direct {
     /// Open the writer and readers on a database the sqlx pool has already migrated.
     pub(crate) fn open(path: &Path, busy: Duration) -> StoreResult<Direct> {
         let writer_conn = open(path, busy)?;
-        // Checkpoints (copying the WAL into the database file, and the only fsyncs under
-        // synchronous=NORMAL) run on their own thread, so the writer never waits for them.
-        writer_conn.pragma_update(None, "wal_autocheckpoint", 0).map_err(sql_err)?;
-        let checkpoint_conn = open(path, busy)?;
-        let (kick, kicked) = std::sync::mpsc::sync_channel::<()>(1);
-        std::thread::Builder::new()
-            .name("portcullis-sqlite-checkpoint".into())
-            .spawn(move || {
-                while kicked.recv().is_ok() {
-                    if let Err(e) = checkpoint_conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
-                        tracing::warn!(error = %e, "WAL checkpoint failed");
-                    }
-                }
-            })
-            .map_err(|e| StoreError::Backend(format!("cannot start the SQLite checkpointer: {e}")))?;
+        // The writer checkpoints (SQLite's automatic checkpoint after a commit that grows the
+        // WAL past 1000 pages). A checkpointer on another thread would run while the writer
+        // keeps committing, never catch up, and let the WAL grow without bound; between
+        // batches nothing else writes, so the checkpoint completes and the WAL starts over.
+        writer_conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024).map_err(sql_err)?;
         let (tx, rx) = mpsc::channel(QUEUE);
         std::thread::Builder::new()
             .name("portcullis-sqlite-writer".into())
-            .spawn(move || writer_loop(&writer_conn, rx, &kick))
+            .spawn(move || writer_loop(&writer_conn, rx))
             .map_err(|e| StoreError::Backend(format!("cannot start the SQLite writer: {e}")))?;
         let reader = || -> StoreResult<Connection> {
             let conn = open(path, busy)?;
@@ -274,12 +263,8 @@ where
     }
 }
 
-/// Jobs committed between two requests to the checkpointer.
-const CHECKPOINT_EVERY: usize = 1000;
-
-fn writer_loop(conn: &Connection, mut rx: mpsc::Receiver<Box<dyn Job>>, checkpoint: &SyncSender<()>) {
+fn writer_loop(conn: &Connection, mut rx: mpsc::Receiver<Box<dyn Job>>) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
-    let mut since_checkpoint = 0usize;
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
         while batch.len() < MAX_BATCH {
@@ -293,14 +278,8 @@ fn writer_loop(conn: &Connection, mut rx: mpsc::Receiver<Box<dyn Job>>, checkpoi
             // Nothing of a failed batch may stay pending on the connection.
             let _ = conn.execute_batch("ROLLBACK");
         }
-        since_checkpoint += batch.len();
         for job in batch.drain(..) {
             job.finish(&outcome);
-        }
-        if since_checkpoint >= CHECKPOINT_EVERY {
-            // At most one request waits; a full queue means a checkpoint is about to run.
-            let _ = checkpoint.try_send(());
-            since_checkpoint = 0;
         }
     }
 }
