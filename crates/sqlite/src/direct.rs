@@ -1,14 +1,18 @@
 //! The hot paths of a file database: direct SQLite connections (rusqlite), no thread hop per
 //! statement.
 //!
-//! - **One writer thread** owns one connection. Token endpoint writes (tokens, codes,
-//!   refresh rotation, revocation) are sent to it through a bounded channel; it takes
-//!   whatever is queued (up to [`MAX_BATCH`]), runs each job in its own savepoint inside one
-//!   `BEGIN IMMEDIATE … COMMIT`, and only then answers each caller. One write lock and one
-//!   commit serve many requests, and a request is answered only after its rows are committed
-//!   (durability as configured: WAL, `synchronous=NORMAL`). A job that fails rolls back to its
-//!   savepoint alone; a failed commit fails every job of the batch. Jobs run to completion even
-//!   when the caller has gone away, so a hung-up client cannot leave a transaction open.
+//! - **One write connection, group commit.** Token endpoint writes (tokens, codes, refresh
+//!   rotation, revocation) are queued as jobs. The caller that finds the write connection free
+//!   becomes the leader: it takes everything queued (up to [`MAX_BATCH`]), runs each job in its
+//!   own savepoint inside one `BEGIN IMMEDIATE … COMMIT`, answers each job's caller, and goes
+//!   on while jobs keep arriving; the others just wait for their answer. Alone, a request
+//!   writes in place with no thread hop; under load one write lock and one commit serve many
+//!   requests. A request is answered only after its rows are committed (durability as
+//!   configured: WAL, `synchronous=NORMAL`). A job that fails rolls back to its savepoint
+//!   alone; a failed commit fails every job of the batch. Jobs are never half-run: a caller
+//!   that goes away leaves its job to the next leader, so no transaction stays open. When
+//!   another process holds the database's write lock, the batch moves to a blocking thread
+//!   that waits for it (busy timeout), so no async worker sleeps on a lock.
 //! - **A few reader connections**, each behind a mutex, answer point lookups by primary key
 //!   in the calling task: microseconds on a warm page cache, cheaper than handing the query to
 //!   another thread and back.
@@ -22,7 +26,7 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use portcullis_core::model::client::{AuthMethod, Client};
@@ -33,18 +37,18 @@ use portcullis_core::{
     AccessTokenRecord, AuthorizationCode, RefreshTokenRecord, ScopeDef, ScopeSet, SecretHash,
 };
 use rusqlite::{Connection, OptionalExtension, Row};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 /// Most jobs committed together.
 const MAX_BATCH: usize = 256;
-/// Jobs waiting for the writer before callers wait to enqueue (back-pressure).
-const QUEUE: usize = 4096;
 /// Reader connections.
 const READERS: usize = 4;
 
 /// Direct connections to one database file, and the read cache they keep correct.
 pub(crate) struct Direct {
-    writer: mpsc::Sender<Box<dyn Job>>,
+    writer: Mutex<Connection>,
+    queue: Mutex<Vec<Box<dyn Job>>>,
+    busy: Duration,
     watch: Mutex<Watch>,
     readers: Vec<Mutex<Connection>>,
     next: AtomicUsize,
@@ -78,16 +82,11 @@ impl Direct {
     /// Open the writer and readers on a database the sqlx pool has already migrated.
     pub(crate) fn open(path: &Path, busy: Duration) -> StoreResult<Direct> {
         let writer_conn = open(path, busy)?;
-        // The writer checkpoints (SQLite's automatic checkpoint after a commit that grows the
-        // WAL past 1000 pages). A checkpointer on another thread would run while the writer
-        // keeps committing, never catch up, and let the WAL grow without bound; between
-        // batches nothing else writes, so the checkpoint completes and the WAL starts over.
+        // The leader checkpoints (SQLite's automatic checkpoint after a commit that grows the
+        // WAL past 1000 pages): with no other writer in between, it completes and the WAL
+        // starts over. (A checkpointer of its own, running while commits continue, never
+        // catches up, and the WAL grows without bound.)
         writer_conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024).map_err(sql_err)?;
-        let (tx, rx) = mpsc::channel(QUEUE);
-        std::thread::Builder::new()
-            .name("portcullis-sqlite-writer".into())
-            .spawn(move || writer_loop(&writer_conn, rx))
-            .map_err(|e| StoreError::Backend(format!("cannot start the SQLite writer: {e}")))?;
         let reader = || -> StoreResult<Connection> {
             let conn = open(path, busy)?;
             conn.pragma_update(None, "query_only", "ON").map_err(sql_err)?;
@@ -96,7 +95,9 @@ impl Direct {
         let watch = Mutex::new(Watch { conn: reader()?, data_version: None, versions: Versions::default() });
         let readers = (0..READERS).map(|_| reader().map(Mutex::new)).collect::<StoreResult<Vec<_>>>()?;
         Ok(Direct {
-            writer: tx,
+            writer: Mutex::new(writer_conn),
+            queue: Mutex::new(Vec::new()),
+            busy,
             watch,
             readers,
             next: AtomicUsize::new(0),
@@ -104,16 +105,76 @@ impl Direct {
         })
     }
 
-    /// Run `f` in the writer's next batch; answers after the batch commits.
-    pub(crate) async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    /// Run `f` in the next batch; answers after the batch commits.
+    pub(crate) async fn write<T, F>(self: &Arc<Self>, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        let job: Box<dyn Job> = Box::new(Op { f: Some(f), out: None, reply: Some(reply) });
-        self.writer.send(job).await.map_err(|_| stopped())?;
+        lock(&self.queue).push(Box::new(Op { f: Some(f), out: None, reply: Some(reply) }));
+        if self.lead(false) == Led::Busy {
+            // Another process holds the write lock: wait for it off the async workers.
+            let me = Arc::clone(self);
+            tokio::task::spawn_blocking(move || me.lead(true));
+        }
         answer.await.map_err(|_| stopped())?
+    }
+
+    /// Run queued jobs in batches while holding the write connection. Impatient (an async
+    /// caller): give up at once if another caller leads, or, with `Busy`, if another process
+    /// holds the database's write lock. Patient (a blocking thread): wait for both.
+    fn lead(&self, patient: bool) -> Led {
+        loop {
+            let conn = if patient {
+                lock(&self.writer)
+            } else {
+                match self.writer.try_lock() {
+                    Ok(conn) => conn,
+                    Err(std::sync::TryLockError::WouldBlock) => return Led::Other,
+                    Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+                }
+            };
+            let wait = if patient { self.busy } else { Duration::ZERO };
+            if let Err(e) = conn.busy_timeout(wait) {
+                tracing::warn!(error = %e, "cannot set the SQLite busy timeout");
+            }
+            loop {
+                let mut batch = {
+                    let mut q = lock(&self.queue);
+                    let n = q.len().min(MAX_BATCH);
+                    q.drain(..n).collect::<Vec<_>>()
+                };
+                if batch.is_empty() {
+                    break;
+                }
+                let outcome = match run_batch(&conn, &mut batch) {
+                    Err(Failed::Begin(e)) if !patient && matches!(e, StoreError::Unavailable(_)) => {
+                        // Nothing ran: give the batch back, in order, for a patient leader.
+                        let mut q = lock(&self.queue);
+                        let later = std::mem::take(&mut *q);
+                        *q = batch;
+                        q.extend(later);
+                        return Led::Busy;
+                    }
+                    Err(Failed::Begin(e) | Failed::Later(e)) => {
+                        // Nothing of a failed batch may stay pending on the connection.
+                        let _ = conn.execute_batch("ROLLBACK");
+                        Err(e)
+                    }
+                    Ok(()) => Ok(()),
+                };
+                for job in batch {
+                    job.finish(&outcome);
+                }
+            }
+            drop(conn);
+            // A job queued after the last look, whose caller found the connection taken,
+            // would wait for nobody: look again after letting go.
+            if lock(&self.queue).is_empty() {
+                return Led::Done;
+            }
+        }
     }
 
     /// Run a read on one of the reader connections, in the calling task.
@@ -214,10 +275,10 @@ impl Direct {
 }
 
 fn stopped() -> StoreError {
-    StoreError::Unavailable("the SQLite writer has stopped".into())
+    StoreError::Unavailable("the SQLite write was abandoned".into())
 }
 
-// --------------------------------------------------------------------------- the writer
+// ---------------------------------------------------------------------- group commit
 
 /// A queued write: run inside the batch's transaction, then told how the batch ended.
 trait Job: Send {
@@ -263,46 +324,43 @@ where
     }
 }
 
-fn writer_loop(conn: &Connection, mut rx: mpsc::Receiver<Box<dyn Job>>) {
-    let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = rx.blocking_recv() {
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
-        let outcome = run_batch(conn, &mut batch);
-        if outcome.is_err() {
-            // Nothing of a failed batch may stay pending on the connection.
-            let _ = conn.execute_batch("ROLLBACK");
-        }
-        for job in batch.drain(..) {
-            job.finish(&outcome);
-        }
-    }
+#[derive(Debug, PartialEq, Eq)]
+enum Led {
+    /// The queue was empty when this caller let go.
+    Done,
+    /// Another caller holds the write connection and will run the queue.
+    Other,
+    /// Another process holds the write lock; the queue needs a patient leader.
+    Busy,
 }
 
-fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> StoreResult<()> {
+/// Where a batch failed: before anything ran (it can be retried), or later.
+enum Failed {
+    Begin(StoreError),
+    Later(StoreError),
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), Failed> {
     let run =
         |sql: &str| conn.prepare_cached(sql).and_then(|mut s| s.execute([])).map(|_| ()).map_err(sql_err);
-    run("BEGIN IMMEDIATE")?;
+    run("BEGIN IMMEDIATE").map_err(Failed::Begin)?;
+    let later = |r: StoreResult<()>| r.map_err(Failed::Later);
     if let [job] = batch {
         // Alone in its batch, a failed job rolls back the whole transaction.
-        if !job.run(conn) {
-            return run("ROLLBACK");
-        }
-        return run("COMMIT");
+        return later(if job.run(conn) { run("COMMIT") } else { run("ROLLBACK") });
     }
     for job in batch.iter_mut() {
-        run("SAVEPOINT job")?;
+        later(run("SAVEPOINT job"))?;
         if !job.run(conn) {
-            run("ROLLBACK TO job")?;
+            later(run("ROLLBACK TO job"))?;
         }
-        run("RELEASE job")?;
+        later(run("RELEASE job"))?;
     }
-    run("COMMIT")
+    later(run("COMMIT"))
 }
 
 // ----------------------------------------------------------------------- write operations

@@ -140,3 +140,30 @@ async fn futures_join<T>(tasks: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
     }
     out
 }
+
+#[tokio::test]
+async fn a_write_waits_while_another_process_holds_the_write_lock() {
+    let (server, _cli, dir) = two_stores().await;
+    // Another process (here: a plain connection) holds the write lock for a while.
+    let other = rusqlite::Connection::open(dir.path().join("cache.db")).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE; UPDATE change_versions SET scopes = scopes WHERE id = 1;").unwrap();
+    let holder = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        other.execute_batch("COMMIT").unwrap();
+    });
+    let started = std::time::Instant::now();
+    let writes: Vec<_> = (0..8)
+        .map(|i| {
+            let s = server.clone();
+            tokio::spawn(async move { s.save_tokens(&token(&format!("w{i}")), None).await })
+        })
+        .collect();
+    for w in futures_join(writes).await {
+        w.unwrap();
+    }
+    assert!(started.elapsed() >= std::time::Duration::from_millis(250), "the writes waited for the lock");
+    holder.join().unwrap();
+    for i in 0..8 {
+        assert!(server.get_access(&format!("w{i}")).await.unwrap().is_some());
+    }
+}
