@@ -39,6 +39,10 @@ use portcullis_sqlite::SqliteStore;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+/// The same allocator as the `portcullis` binary, so the comparison is like for like.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 #[derive(Parser)]
