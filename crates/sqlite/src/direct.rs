@@ -26,6 +26,7 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -41,16 +42,19 @@ use tokio::sync::oneshot;
 
 /// Most jobs committed together.
 const MAX_BATCH: usize = 256;
-/// WAL pages (4 KiB) between checkpoints: SQLite's default is 1000.
-const CHECKPOINT_PAGES: i64 = 8000;
+/// Jobs between two requests to the checkpointer thread (a job writes about 5 WAL pages).
+const KICK_JOBS: usize = 200;
+/// Jobs between two checkpoints by a leader, which let the WAL start over.
+const FINISH_JOBS: usize = 1000;
 /// Reader connections.
 const READERS: usize = 4;
 
 /// Direct connections to one database file, and the read cache they keep correct.
 pub(crate) struct Direct {
-    writer: Mutex<Connection>,
+    writer: Mutex<Writer>,
     queue: Mutex<Vec<Box<dyn Job>>>,
     busy: Duration,
+    checkpoint: SyncSender<()>,
     watch: Mutex<Watch>,
     readers: Vec<Mutex<Connection>>,
     next: AtomicUsize,
@@ -61,6 +65,13 @@ impl std::fmt::Debug for Direct {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Direct").field("readers", &self.readers.len()).finish_non_exhaustive()
     }
+}
+
+/// The write connection and how much it wrote since the last checkpoints.
+struct Writer {
+    conn: Connection,
+    since_kick: usize,
+    since_finish: usize,
 }
 
 /// The connection that tells what changed: one for all requests, so after a commit only the
@@ -84,15 +95,25 @@ impl Direct {
     /// Open the writer and readers on a database the sqlx pool has already migrated.
     pub(crate) fn open(path: &Path, busy: Duration) -> StoreResult<Direct> {
         let writer_conn = open(path, busy)?;
-        // The leader checkpoints (SQLite's automatic checkpoint after a commit that grows the
-        // WAL past CHECKPOINT_PAGES): with no other writer in between, it completes and the
-        // WAL starts over. (A checkpointer of its own, running while commits continue, never
-        // catches up, and the WAL grows without bound.) Fewer, larger checkpoints write a page
-        // that many tokens touched (index pages) once, and fsync less often.
-        writer_conn.pragma_update(None, "wal_autocheckpoint", CHECKPOINT_PAGES).map_err(sql_err)?;
-        writer_conn
-            .pragma_update(None, "journal_size_limit", 2 * 4096 * CHECKPOINT_PAGES)
-            .map_err(sql_err)?;
+        // Checkpoints copy the WAL back into the database file. A thread of its own does the
+        // copying while commits go on (PASSIVE, asked every KICK_JOBS jobs); but with commits
+        // never pausing it cannot finish, and the WAL would grow without bound. So every
+        // FINISH_JOBS jobs a leader, holding the write connection, checkpoints what is left (a
+        // few pages), after which the next commit starts the WAL over.
+        writer_conn.pragma_update(None, "wal_autocheckpoint", 0).map_err(sql_err)?;
+        writer_conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024).map_err(sql_err)?;
+        let checkpoint_conn = open(path, busy)?;
+        let (kick, kicked) = std::sync::mpsc::sync_channel::<()>(1);
+        std::thread::Builder::new()
+            .name("portcullis-sqlite-checkpoint".into())
+            .spawn(move || {
+                while kicked.recv().is_ok() {
+                    if let Err(e) = checkpoint_conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
+                        tracing::warn!(error = %e, "WAL checkpoint failed");
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Backend(format!("cannot start the SQLite checkpointer: {e}")))?;
         let reader = || -> StoreResult<Connection> {
             let conn = open(path, busy)?;
             conn.pragma_update(None, "query_only", "ON").map_err(sql_err)?;
@@ -101,7 +122,8 @@ impl Direct {
         let watch = Mutex::new(Watch { conn: reader()?, data_version: None, versions: Versions::default() });
         let readers = (0..READERS).map(|_| reader().map(Mutex::new)).collect::<StoreResult<Vec<_>>>()?;
         Ok(Direct {
-            writer: Mutex::new(writer_conn),
+            writer: Mutex::new(Writer { conn: writer_conn, since_kick: 0, since_finish: 0 }),
+            checkpoint: kick,
             queue: Mutex::new(Vec::new()),
             busy,
             watch,
@@ -119,67 +141,117 @@ impl Direct {
     {
         let (reply, answer) = oneshot::channel();
         lock(&self.queue).push(Box::new(Op { f: Some(f), out: None, reply: Some(reply) }));
-        if self.lead(false) == Led::Busy {
-            // Another process holds the write lock: wait for it off the async workers.
-            let me = Arc::clone(self);
-            tokio::task::spawn_blocking(move || me.lead(true));
-        }
+        // Lead one batch (with this job in it) if the write connection is free; whatever is
+        // queued after it is drained by a task of its own, so this request is answered now.
+        self.after_lead(self.lead_once());
         answer.await.map_err(|_| stopped())?
     }
 
-    /// Run queued jobs in batches while holding the write connection. Impatient (an async
-    /// caller): give up at once if another caller leads, or, with `Busy`, if another process
-    /// holds the database's write lock. Patient (a blocking thread): wait for both.
-    fn lead(&self, patient: bool) -> Led {
+    /// Start what a leader's outcome calls for.
+    fn after_lead(self: &Arc<Self>, led: Led) {
+        match led {
+            Led::Done | Led::Other => {}
+            Led::More => {
+                tokio::spawn(Arc::clone(self).drain());
+            }
+            Led::Busy => {
+                // Another process holds the write lock: wait for it off the async workers.
+                let me = Arc::clone(self);
+                let runtime = tokio::runtime::Handle::current();
+                tokio::task::spawn_blocking(move || {
+                    if me.lead_patiently() {
+                        runtime.spawn(me.drain());
+                    }
+                });
+            }
+        }
+    }
+
+    /// Lead batch after batch while jobs are queued, yielding between batches.
+    async fn drain(self: Arc<Self>) {
         loop {
-            let conn = if patient {
-                lock(&self.writer)
-            } else {
-                match self.writer.try_lock() {
-                    Ok(conn) => conn,
-                    Err(std::sync::TryLockError::WouldBlock) => return Led::Other,
-                    Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
-                }
-            };
-            let wait = if patient { self.busy } else { Duration::ZERO };
-            if let Err(e) = conn.busy_timeout(wait) {
-                tracing::warn!(error = %e, "cannot set the SQLite busy timeout");
+            match self.lead_once() {
+                Led::More => tokio::task::yield_now().await,
+                other => return self.after_lead(other),
             }
-            loop {
-                let mut batch = {
+        }
+    }
+
+    /// Run the queue on a blocking thread, waiting for the write connection and for other
+    /// processes' write locks. Returns whether jobs are left for an async leader.
+    fn lead_patiently(&self) -> bool {
+        loop {
+            match self.lead_with(lock(&self.writer), true) {
+                Led::More => {}
+                Led::Done | Led::Other => return false,
+                Led::Busy => return !lock(&self.queue).is_empty(),
+            }
+        }
+    }
+
+    /// Run one batch if the write connection is free (`Other` if not).
+    fn lead_once(&self) -> Led {
+        match self.writer.try_lock() {
+            Ok(w) => self.lead_with(w, false),
+            Err(std::sync::TryLockError::WouldBlock) => Led::Other,
+            Err(std::sync::TryLockError::Poisoned(p)) => self.lead_with(p.into_inner(), false),
+        }
+    }
+
+    /// Run one batch of what is queued on the held write connection, then checkpoint if due.
+    /// Impatient, give up with `Busy` if another process holds the database's write lock.
+    fn lead_with(&self, mut w: std::sync::MutexGuard<'_, Writer>, patient: bool) -> Led {
+        let wait = if patient { self.busy } else { Duration::ZERO };
+        if let Err(e) = w.conn.busy_timeout(wait) {
+            tracing::warn!(error = %e, "cannot set the SQLite busy timeout");
+        }
+        let mut batch = {
+            let mut q = lock(&self.queue);
+            let n = q.len().min(MAX_BATCH);
+            q.drain(..n).collect::<Vec<_>>()
+        };
+        if !batch.is_empty() {
+            let outcome = match run_batch(&w.conn, &mut batch) {
+                Err(Failed::Begin(e)) if !patient && matches!(e, StoreError::Unavailable(_)) => {
+                    // Nothing ran: give the batch back, in order, for a patient leader.
                     let mut q = lock(&self.queue);
-                    let n = q.len().min(MAX_BATCH);
-                    q.drain(..n).collect::<Vec<_>>()
-                };
-                if batch.is_empty() {
-                    break;
+                    let later = std::mem::take(&mut *q);
+                    *q = batch;
+                    q.extend(later);
+                    return Led::Busy;
                 }
-                let outcome = match run_batch(&conn, &mut batch) {
-                    Err(Failed::Begin(e)) if !patient && matches!(e, StoreError::Unavailable(_)) => {
-                        // Nothing ran: give the batch back, in order, for a patient leader.
-                        let mut q = lock(&self.queue);
-                        let later = std::mem::take(&mut *q);
-                        *q = batch;
-                        q.extend(later);
-                        return Led::Busy;
-                    }
-                    Err(Failed::Begin(e) | Failed::Later(e)) => {
-                        // Nothing of a failed batch may stay pending on the connection.
-                        let _ = conn.execute_batch("ROLLBACK");
-                        Err(e)
-                    }
-                    Ok(()) => Ok(()),
-                };
-                for job in batch {
-                    job.finish(&outcome);
+                Err(Failed::Begin(e) | Failed::Later(e)) => {
+                    // Nothing of a failed batch may stay pending on the connection.
+                    let _ = w.conn.execute_batch("ROLLBACK");
+                    Err(e)
+                }
+                Ok(()) => Ok(()),
+            };
+            let n = batch.len();
+            for job in batch {
+                job.finish(&outcome);
+            }
+            w.since_kick += n;
+            w.since_finish += n;
+            if w.since_kick >= KICK_JOBS {
+                w.since_kick = 0;
+                // A full channel means a checkpoint is already about to run.
+                let _ = self.checkpoint.try_send(());
+            }
+            if w.since_finish >= FINISH_JOBS {
+                w.since_finish = 0;
+                if let Err(e) = w.conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
+                    tracing::warn!(error = %e, "WAL checkpoint failed");
                 }
             }
-            drop(conn);
-            // A job queued after the last look, whose caller found the connection taken,
-            // would wait for nobody: look again after letting go.
-            if lock(&self.queue).is_empty() {
-                return Led::Done;
-            }
+        }
+        drop(w);
+        // A job queued after the batch was taken, whose caller found the connection held,
+        // would wait for nobody: look again after letting go.
+        if lock(&self.queue).is_empty() {
+            Led::Done
+        } else {
+            Led::More
         }
     }
 
@@ -332,9 +404,11 @@ where
 
 #[derive(Debug, PartialEq, Eq)]
 enum Led {
-    /// The queue was empty when this caller let go.
+    /// The queue was empty when this leader let go.
     Done,
-    /// Another caller holds the write connection and will run the queue.
+    /// Jobs are queued after this leader's batch.
+    More,
+    /// Another caller holds the write connection; it looks at the queue when it lets go.
     Other,
     /// Another process holds the write lock; the queue needs a patient leader.
     Busy,
