@@ -98,10 +98,12 @@ pub fn hash_token(token: &str) -> String {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
+    // On every request (token and secret hashes): a table, not the formatting machinery.
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(out, "{b:02x}");
+    for &b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
     }
     out
 }
@@ -260,6 +262,12 @@ mod tests {
         let g = SecretHash::for_generated(&generated);
         assert!(cache.verify(&g, generated.expose()));
         assert!(!cache.verify(&g, "nope"));
+    }
+
+    #[test]
+    fn token_hash_is_lowercase_hex_sha256() {
+        // SHA-256("abc"), FIPS 180-2 Appendix B.1.
+        assert_eq!(hash_token("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 
     #[test]
