@@ -43,7 +43,7 @@ use tokio::sync::oneshot;
 /// Most jobs committed together.
 const MAX_BATCH: usize = 256;
 /// Jobs between two requests to the checkpointer thread (a job writes about 5 WAL pages).
-const KICK_JOBS: usize = 200;
+const KICK_JOBS: usize = 50;
 /// Jobs between two checkpoints by a leader, which let the WAL start over.
 const FINISH_JOBS: usize = 1000;
 /// Reader connections.
