@@ -11,7 +11,7 @@ use base64::Engine;
 
 use crate::error::OAuthError;
 use crate::model::client::{AuthMethod, Client};
-use crate::model::secret::SecretString;
+use crate::model::secret::{SecretString, VerifiedSecrets};
 use crate::params::Params;
 use crate::store::Store;
 
@@ -138,6 +138,27 @@ pub async fn authenticate(
     creds: &Credentials,
     required: bool,
 ) -> Result<AuthenticatedClient, OAuthError> {
+    authenticate_with(store, None, creds, required).await
+}
+
+impl crate::server::OAuthServer {
+    /// [`authenticate`] with the server's store and its memory of verified imported secrets.
+    pub(crate) async fn authenticate_client(
+        &self,
+        creds: &Credentials,
+        required: bool,
+    ) -> Result<AuthenticatedClient, OAuthError> {
+        authenticate_with(self.store(), Some(self.verified_secrets()), creds, required).await
+    }
+}
+
+/// [`authenticate`], remembering imported (Argon2id) secrets that verified in `verified`.
+pub async fn authenticate_with(
+    store: &dyn Store,
+    verified: Option<&VerifiedSecrets>,
+    creds: &Credentials,
+    required: bool,
+) -> Result<AuthenticatedClient, OAuthError> {
     let failed = || challenge(OAuthError::invalid_client("client authentication failed"), creds.via);
     let client = store.get_client(&creds.client_id).await?.ok_or_else(failed)?;
     if client.is_public() {
@@ -160,7 +181,10 @@ pub async fn authenticate(
         AuthMethod::ClientSecretPost => creds.via == Via::Post,
         AuthMethod::None => false,
     };
-    let secret_ok = client.secret.as_ref().is_some_and(|h| h.verify(secret.expose()));
+    let secret_ok = client.secret.as_ref().is_some_and(|h| match verified {
+        Some(cache) => cache.verify(h, secret.expose()),
+        None => h.verify(secret.expose()),
+    });
     if !secret_ok {
         return Err(failed());
     }

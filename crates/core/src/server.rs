@@ -15,7 +15,7 @@ use crate::model::authorization::AuthorizationCode;
 use crate::model::client::AccessTokenFormat;
 use crate::model::client::Client;
 use crate::model::scope::ScopeSet;
-use crate::model::secret::{generate, hash_token, random_id, SecretString, TokenKind};
+use crate::model::secret::{generate, hash_token, random_id, SecretString, TokenKind, VerifiedSecrets};
 use crate::model::token::{AccessTokenRecord, RefreshTokenRecord};
 use crate::pkce::CodeChallengeMethod;
 use crate::signing::{KeyCache, KeyEncryptionKey};
@@ -34,6 +34,7 @@ struct Inner {
     grants: GrantRegistry,
     key_encryption_key: Option<KeyEncryptionKey>,
     key_cache: KeyCache,
+    verified_secrets: VerifiedSecrets,
 }
 
 /// Why [`Builder::build`] refused.
@@ -133,6 +134,7 @@ impl Builder {
             }
             grants.insert(g);
         }
+        let verified_secrets = VerifiedSecrets::default();
         Ok(OAuthServer {
             inner: Arc::new(Inner {
                 config: self.config,
@@ -141,6 +143,7 @@ impl Builder {
                 grants,
                 key_encryption_key: self.key_encryption_key,
                 key_cache: KeyCache::default(),
+                verified_secrets,
             }),
         })
     }
@@ -241,6 +244,10 @@ impl OAuthServer {
 
     pub(crate) fn inner_key_cache(&self) -> &KeyCache {
         &self.inner.key_cache
+    }
+
+    pub(crate) fn verified_secrets(&self) -> &VerifiedSecrets {
+        &self.inner.verified_secrets
     }
 
     pub(crate) fn grant(&self, grant_type: &str) -> Option<&Arc<dyn TokenGrant>> {

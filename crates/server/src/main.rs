@@ -13,6 +13,12 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::settings::Settings;
 
+/// mimalloc rather than glibc's malloc: under load glibc spreads allocations over per-thread
+/// arenas and keeps what is freed (an idle server stayed at its peak RSS); mimalloc returns
+/// freed pages to the system, and allocates faster.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Portcullis: an OAuth 2.0 and OpenID Connect authorization server.
 #[derive(Debug, Parser)]
 #[command(name = "portcullis", version, about, propagate_version = true)]

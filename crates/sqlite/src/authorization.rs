@@ -5,7 +5,7 @@ use portcullis_core::store::{AuthorizationStore, StoreError, StoreResult};
 use portcullis_core::{AuthorizationCode, PendingAuthorization, ScopeSet, Take, UnixTime};
 use sqlx::sqlite::SqliteRow;
 
-use crate::{col, conflict_err, db_err, SqliteStore};
+use crate::{col, conflict_err, db_err, direct, SqliteStore};
 
 fn pending_from_row(row: &SqliteRow) -> StoreResult<PendingAuthorization> {
     crate::json_col(row, "request")
@@ -39,6 +39,10 @@ fn code_from_row(row: &SqliteRow) -> StoreResult<AuthorizationCode> {
 #[async_trait::async_trait]
 impl AuthorizationStore for SqliteStore {
     async fn create_code(&self, code: &AuthorizationCode) -> StoreResult<()> {
+        if let Some(d) = &self.direct {
+            let code = code.clone();
+            return d.write(move |conn| direct::create_code(conn, &code)).await;
+        }
         sqlx::query(
             "INSERT INTO authorization_codes (hash, family, client_id, subject, redirect_uri, \
              redirect_uri_given, scopes, code_challenge, code_challenge_method, nonce, auth_time, \
@@ -64,6 +68,26 @@ impl AuthorizationStore for SqliteStore {
     }
 
     async fn take_code(&self, hash: &str, now: UnixTime) -> StoreResult<Take<AuthorizationCode>> {
+        if let Some(d) = &self.direct {
+            let hash = hash.to_owned();
+            return d
+                .write(move |conn| {
+                    direct::take(
+                        conn,
+                        &format!(
+                            "UPDATE authorization_codes SET consumed_at = ?2 \
+                             WHERE hash = ?1 AND consumed_at IS NULL AND expires_at > ?2 RETURNING {}",
+                            direct::CODE_COLUMNS
+                        ),
+                        "SELECT family FROM authorization_codes \
+                         WHERE hash = ?1 AND expires_at > ?2 AND consumed_at IS NOT NULL",
+                        &hash,
+                        now,
+                        direct::code_row,
+                    )
+                })
+                .await;
+        }
         // One statement consumes the code: SQLite serialises writers, so of two concurrent
         // takes exactly one sees `consumed_at IS NULL` and gets the row back.
         let rows = sqlx::query(

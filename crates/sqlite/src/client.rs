@@ -43,6 +43,9 @@ fn client_from_row(row: &SqliteRow) -> StoreResult<Client> {
 #[async_trait::async_trait]
 impl ClientStore for SqliteStore {
     async fn get_client(&self, id: &str) -> StoreResult<Option<Client>> {
+        if let Some(d) = &self.direct {
+            return d.get_client(id);
+        }
         let row = sqlx::query("SELECT * FROM clients WHERE id = ?1")
             .bind(id)
             .fetch_optional(&self.pool)

@@ -23,12 +23,14 @@ mod account;
 mod authorization;
 mod client;
 mod consent;
+mod direct;
 mod key;
 mod scope;
 mod session;
 mod token;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use portcullis_core::store::{Store, StoreError, StoreResult};
@@ -47,10 +49,14 @@ const MAX_CONNECTIONS: u32 = 8;
 
 /// A [`Store`] backed by one SQLite database (a file in WAL mode, or memory for tests).
 ///
-/// Cheap to clone: clones share one connection pool.
+/// Cheap to clone: clones share one connection pool, and for a file database opened with
+/// [`SqliteStore::connect`] one writer thread, a few reader connections and the read cache
+/// (`direct.rs`: batched writes, cached clients, scopes and access tokens, kept correct
+/// across processes by change counters).
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    direct: Option<Arc<direct::Direct>>,
 }
 
 impl SqliteStore {
@@ -60,13 +66,19 @@ impl SqliteStore {
     /// `sqlite::memory:`. The connection uses WAL journaling, `synchronous=NORMAL`, foreign
     /// keys on and a 5 s busy timeout.
     pub async fn connect(url: &str) -> Result<SqliteStore, StoreError> {
-        let store = Self::connect_without_migrations(url).await?;
+        let mut store = Self::connect_without_migrations(url).await?;
         store.migrate().await?;
+        if !is_memory(url) {
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(|e| StoreError::Backend(format!("invalid SQLite URL: {e}")))?;
+            store.direct = Some(Arc::new(direct::Direct::open(options.get_filename(), BUSY_TIMEOUT)?));
+        }
         Ok(store)
     }
 
     /// Like [`SqliteStore::connect`], but leaves the schema as it is (for tools that migrate
-    /// separately, or check first).
+    /// separately, or check first). Such a store uses only the connection pool: no writer
+    /// thread, no read cache.
     pub async fn connect_without_migrations(url: &str) -> Result<SqliteStore, StoreError> {
         if !url.starts_with("sqlite:") {
             return Err(StoreError::Backend(
@@ -82,7 +94,7 @@ impl SqliteStore {
         let pool = if is_memory(url) {
             // An in-memory database lives as long as one connection to it: keep exactly one,
             // forever, so the data survives and writers never contend.
-            SqlitePoolOptions::new()
+            pool_options()
                 .max_connections(1)
                 .min_connections(1)
                 .idle_timeout(None)
@@ -91,14 +103,14 @@ impl SqliteStore {
                 .connect_with(options)
                 .await
         } else {
-            SqlitePoolOptions::new()
+            pool_options()
                 .max_connections(MAX_CONNECTIONS)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(options.journal_mode(SqliteJournalMode::Wal))
                 .await
         }
         .map_err(db_err)?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore { pool, direct: None })
     }
 
     /// Apply the embedded migrations that have not run yet. Idempotent.
@@ -138,6 +150,28 @@ impl SqliteStore {
     pub(crate) async fn write_tx(&self) -> StoreResult<Transaction<'static, Sqlite>> {
         self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)
     }
+}
+
+/// Pool options shared by file and memory databases.
+///
+/// A connection must never go back to the pool inside a transaction. sqlx 0.8's
+/// `begin_with("BEGIN IMMEDIATE")` can leave one behind: when the caller's future is dropped
+/// (a client hung up) after `BEGIN IMMEDIATE` ran but before the `Transaction` exists, nothing
+/// rolls it back, and the pooled connection keeps the write lock, so every later write waits
+/// out the busy timeout and then fails. Such a connection is closed on release instead, which
+/// rolls the transaction back and frees the lock.
+fn pool_options() -> SqlitePoolOptions {
+    use sqlx::Connection;
+    SqlitePoolOptions::new().after_release(|conn, _| {
+        Box::pin(async move {
+            if conn.is_in_transaction() {
+                // A dropped `Transaction` queues its rollback without waiting for it: let the
+                // connection's worker (which runs commands in order) catch up first.
+                conn.ping().await?;
+            }
+            Ok(!conn.is_in_transaction())
+        })
+    })
 }
 
 fn is_memory(url: &str) -> bool {
@@ -274,12 +308,31 @@ mod tests {
     #[tokio::test]
     async fn without_migrations_leaves_schema_alone() {
         let store = SqliteStore::connect_without_migrations("sqlite::memory:").await.unwrap();
-        assert_eq!(store.pending_migrations().await.unwrap(), [1, 2, 3, 4]);
+        assert_eq!(store.pending_migrations().await.unwrap(), [1, 2, 3, 4, 5]);
         let err = store.get_scope_count().await;
         assert!(err.is_err());
         store.migrate().await.unwrap();
         assert_eq!(store.get_scope_count().await.unwrap(), 0);
         assert_eq!(store.pending_migrations().await.unwrap(), Vec::<i64>::new());
+    }
+
+    #[tokio::test]
+    async fn a_connection_left_inside_a_transaction_is_not_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("leak.db").display());
+        let store = SqliteStore::connect(&url).await.unwrap();
+        // What a cancelled `begin_with` leaves behind: a pooled connection whose transaction
+        // (holding the write lock) nobody will commit or roll back.
+        let mut conn = store.pool.acquire().await.unwrap();
+        let tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await.unwrap();
+        std::mem::forget(tx);
+        drop(conn);
+        let started = std::time::Instant::now();
+        for _ in 0..(MAX_CONNECTIONS * 2) {
+            let tx = store.write_tx().await.unwrap();
+            tx.commit().await.unwrap();
+        }
+        assert!(started.elapsed() < BUSY_TIMEOUT, "a write waited for the leaked lock");
     }
 
     #[tokio::test]

@@ -27,6 +27,9 @@ impl ScopeStore for SqliteStore {
     }
 
     async fn list_scopes(&self) -> StoreResult<Vec<ScopeDef>> {
+        if let Some(d) = &self.direct {
+            return d.list_scopes();
+        }
         let rows =
             sqlx::query("SELECT * FROM scopes ORDER BY name").fetch_all(&self.pool).await.map_err(db_err)?;
         rows.iter().map(scope_from_row).collect()

@@ -6,7 +6,7 @@ use portcullis_core::{AccessTokenRecord, RefreshTokenRecord, ScopeSet, Take, Uni
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Sqlite, Transaction};
 
-use crate::{col, conflict_err, db_err, SqliteStore};
+use crate::{col, conflict_err, db_err, direct, SqliteStore};
 
 const ACCESS: &str = "access_token";
 const REFRESH: &str = "refresh_token";
@@ -83,6 +83,16 @@ fn summary_from_row(row: &SqliteRow, kind: &'static str) -> StoreResult<TokenSum
     })
 }
 
+/// Mark a family revoked until its last row expires, so tokens a concurrent redemption saves
+/// into it afterwards are stored revoked (see `TokenStore::revoke_family`).
+const MARK_REVOKED_FAMILY: &str = "INSERT INTO revoked_families (family, expires_at) \
+     SELECT family, until FROM (SELECT ?1 AS family, MAX(e) AS until FROM ( \
+       SELECT MAX(expires_at) AS e FROM authorization_codes WHERE family = ?1 \
+       UNION ALL SELECT MAX(expires_at) FROM access_tokens WHERE family = ?1 \
+       UNION ALL SELECT MAX(expires_at) FROM refresh_tokens WHERE family = ?1)) \
+     WHERE until IS NOT NULL \
+     ON CONFLICT (family) DO UPDATE SET expires_at = MAX(expires_at, excluded.expires_at)";
+
 #[async_trait::async_trait]
 impl TokenStore for SqliteStore {
     async fn save_tokens(
@@ -90,6 +100,10 @@ impl TokenStore for SqliteStore {
         access: &AccessTokenRecord,
         refresh: Option<&RefreshTokenRecord>,
     ) -> StoreResult<()> {
+        if let Some(d) = &self.direct {
+            let (access, refresh) = (access.clone(), refresh.cloned());
+            return d.write(move |conn| direct::save_tokens(conn, &access, refresh.as_ref())).await;
+        }
         let conflict = conflict_err("a token with this hash already exists");
         // The write lock (BEGIN IMMEDIATE) orders this against `revoke_family`: tokens of a
         // family revoked before are stored revoked.
@@ -133,6 +147,9 @@ impl TokenStore for SqliteStore {
     }
 
     async fn get_access(&self, hash: &str) -> StoreResult<Option<AccessTokenRecord>> {
+        if let Some(d) = &self.direct {
+            return d.get_access(hash);
+        }
         let row = sqlx::query("SELECT * FROM access_tokens WHERE hash = ?1")
             .bind(hash)
             .fetch_optional(&self.pool)
@@ -142,6 +159,9 @@ impl TokenStore for SqliteStore {
     }
 
     async fn get_refresh(&self, hash: &str, now: UnixTime) -> StoreResult<Option<RefreshTokenRecord>> {
+        if let Some(d) = &self.direct {
+            return d.get_refresh(hash, now);
+        }
         let row = sqlx::query(
             "SELECT * FROM refresh_tokens \
              WHERE hash = ?1 AND consumed_at IS NULL AND revoked = 0 AND expires_at > ?2",
@@ -155,6 +175,26 @@ impl TokenStore for SqliteStore {
     }
 
     async fn take_refresh(&self, hash: &str, now: UnixTime) -> StoreResult<Take<RefreshTokenRecord>> {
+        if let Some(d) = &self.direct {
+            let hash = hash.to_owned();
+            return d
+                .write(move |conn| {
+                    direct::take(
+                        conn,
+                        &format!(
+                            "UPDATE refresh_tokens SET consumed_at = ?2 WHERE hash = ?1 AND consumed_at IS NULL \
+                             AND revoked = 0 AND expires_at > ?2 RETURNING {}",
+                            direct::REFRESH_COLUMNS
+                        ),
+                        "SELECT family FROM refresh_tokens \
+                         WHERE hash = ?1 AND expires_at > ?2 AND (consumed_at IS NOT NULL OR revoked <> 0)",
+                        &hash,
+                        now,
+                        direct::refresh_row_ok,
+                    )
+                })
+                .await;
+        }
         // One statement consumes the token, so concurrent rotations yield exactly one `Fresh`.
         let rows = sqlx::query(
             "UPDATE refresh_tokens SET consumed_at = ?2 \
@@ -186,22 +226,32 @@ impl TokenStore for SqliteStore {
     }
 
     async fn revoke_family(&self, family: &str) -> StoreResult<u64> {
+        if let Some(d) = &self.direct {
+            let family = family.to_owned();
+            return d
+                .write(move |conn| {
+                    // Mark the family first (same statement as below): tokens a concurrent
+                    // redemption saves into it later are stored revoked.
+                    direct::execute(conn, MARK_REVOKED_FAMILY, [&family])?;
+                    let access = direct::execute(
+                        conn,
+                        "UPDATE access_tokens SET revoked = 1 WHERE family = ?1 AND revoked = 0",
+                        [&family],
+                    )?;
+                    let refresh = direct::execute(
+                        conn,
+                        "UPDATE refresh_tokens SET revoked = 1 \
+                         WHERE family = ?1 AND revoked = 0 AND consumed_at IS NULL",
+                        [&family],
+                    )?;
+                    Ok(access + refresh)
+                })
+                .await;
+        }
         let mut tx = self.write_tx().await?;
         // Mark the family, so tokens a concurrent redemption saves into it later are stored
         // revoked; the mark lasts as long as the family's rows do now.
-        sqlx::query(
-            "INSERT INTO revoked_families (family, expires_at) \
-             SELECT family, until FROM (SELECT ?1 AS family, MAX(e) AS until FROM ( \
-               SELECT MAX(expires_at) AS e FROM authorization_codes WHERE family = ?1 \
-               UNION ALL SELECT MAX(expires_at) FROM access_tokens WHERE family = ?1 \
-               UNION ALL SELECT MAX(expires_at) FROM refresh_tokens WHERE family = ?1)) \
-             WHERE until IS NOT NULL \
-             ON CONFLICT (family) DO UPDATE SET expires_at = MAX(expires_at, excluded.expires_at)",
-        )
-        .bind(family)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
+        sqlx::query(MARK_REVOKED_FAMILY).bind(family).execute(&mut *tx).await.map_err(db_err)?;
         let access = sqlx::query("UPDATE access_tokens SET revoked = 1 WHERE family = ?1 AND revoked = 0")
             .bind(family)
             .execute(&mut *tx)
@@ -223,6 +273,18 @@ impl TokenStore for SqliteStore {
     }
 
     async fn revoke_access(&self, hash: &str) -> StoreResult<bool> {
+        if let Some(d) = &self.direct {
+            let hash = hash.to_owned();
+            return d
+                .write(move |conn| {
+                    Ok(direct::execute(
+                        conn,
+                        "UPDATE access_tokens SET revoked = 1 WHERE hash = ?1",
+                        [&hash],
+                    )? > 0)
+                })
+                .await;
+        }
         let done = sqlx::query("UPDATE access_tokens SET revoked = 1 WHERE hash = ?1")
             .bind(hash)
             .execute(&self.pool)
@@ -232,6 +294,29 @@ impl TokenStore for SqliteStore {
     }
 
     async fn revoke_refresh(&self, hash: &str) -> StoreResult<bool> {
+        if let Some(d) = &self.direct {
+            let hash = hash.to_owned();
+            return d
+                .write(move |conn| {
+                    if direct::execute(
+                        conn,
+                        "UPDATE refresh_tokens SET revoked = 1 WHERE hash = ?1",
+                        [&hash],
+                    )? == 0
+                    {
+                        return Ok(false);
+                    }
+                    // RFC 7009 §2.1: revoking a refresh token also invalidates the access tokens
+                    // issued with it.
+                    direct::execute(
+                        conn,
+                        "UPDATE access_tokens SET revoked = 1 WHERE refresh_hash = ?1",
+                        [&hash],
+                    )?;
+                    Ok(true)
+                })
+                .await;
+        }
         let mut tx = self.write_tx().await?;
         let done = sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE hash = ?1")
             .bind(hash)

@@ -52,7 +52,7 @@ impl OAuthServer {
         client_id: &mut Option<String>,
     ) -> Result<Introspection, OAuthError> {
         let creds = client_auth::extract(&req.params, req.authorization.as_deref())?;
-        let authed = client_auth::authenticate(self.store(), &creds, true).await?;
+        let authed = self.authenticate_client(&creds, true).await?;
         if !authed.authenticated {
             // A public client cannot be trusted with other tokens' metadata.
             let mut e = OAuthError::invalid_client("introspection requires a confidential client");

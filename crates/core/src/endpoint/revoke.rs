@@ -37,7 +37,7 @@ impl OAuthServer {
         client_id: &mut Option<String>,
     ) -> Result<Revoked, OAuthError> {
         let creds = client_auth::extract(&req.params, req.authorization.as_deref())?;
-        let authed = client_auth::authenticate(self.store(), &creds, true).await?;
+        let authed = self.authenticate_client(&creds, true).await?;
         *client_id = Some(authed.client.id.clone());
         let token = req.params.require("token")?;
         if looks_like_jwt(token) {

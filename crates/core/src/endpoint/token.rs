@@ -52,7 +52,7 @@ impl OAuthServer {
                 .copied()
                 .unwrap_or_else(|| g.requires_client_authentication())
         });
-        let authed = client_auth::authenticate(self.store(), &creds, required).await?;
+        let authed = self.authenticate_client(&creds, required).await?;
         *client_id = Some(authed.client.id.clone());
         let grant = grant.ok_or_else(|| {
             OAuthError::with(ErrorCode::UnsupportedGrantType, "the grant type is not supported")

@@ -99,10 +99,12 @@ pub fn hash_token(token: &str) -> String {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
+    // On every request (token and secret hashes): a table, not the formatting machinery.
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(out, "{b:02x}");
+    for &b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
     }
     out
 }
@@ -169,6 +171,64 @@ pub fn verify_argon2(phc: &str, presented: &str) -> bool {
     }
 }
 
+/// Imported (Argon2id) client secrets that verified recently, so a client presenting the
+/// right secret again costs one SHA-256 instead of an Argon2 run (tens of milliseconds and
+/// 19 MiB each). Only successes are remembered, and only as a SHA-256 of a per-process random
+/// key, the PHC string and the presented secret: nothing here is usable outside this process,
+/// and rotating a secret (a new PHC string) forgets the old one. Generated secrets are
+/// SHA-256-checked as before. Bounded: when full, it starts over.
+pub struct VerifiedSecrets {
+    key: [u8; 32],
+    seen: std::sync::Mutex<std::collections::HashSet<[u8; 32]>>,
+    limit: usize,
+}
+
+impl std::fmt::Debug for VerifiedSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifiedSecrets").field("limit", &self.limit).finish_non_exhaustive()
+    }
+}
+
+impl Default for VerifiedSecrets {
+    fn default() -> Self {
+        Self::new(1024)
+    }
+}
+
+impl VerifiedSecrets {
+    /// Remember at most `limit` verified secrets.
+    pub fn new(limit: usize) -> Self {
+        let mut key = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut key);
+        Self { key, seen: std::sync::Mutex::default(), limit }
+    }
+
+    /// [`SecretHash::verify`], remembering Argon2id successes.
+    pub fn verify(&self, hash: &SecretHash, presented: &str) -> bool {
+        let SecretHash::Argon2(phc) = hash else { return hash.verify(presented) };
+        let tag: [u8; 32] = Sha256::new()
+            .chain_update(self.key)
+            .chain_update((phc.len() as u64).to_le_bytes())
+            .chain_update(phc)
+            .chain_update(presented)
+            .finalize()
+            .into();
+        let seen = || self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if seen().contains(&tag) {
+            return true;
+        }
+        let ok = verify_argon2(phc, presented);
+        if ok {
+            let mut s = seen();
+            if s.len() >= self.limit {
+                s.clear();
+            }
+            s.insert(tag);
+        }
+        ok
+    }
+}
+
 /// Hash a password (or any low-entropy secret) with Argon2id, returning the PHC string.
 pub fn hash_password(password: &str) -> Result<String, String> {
     SecretHash::for_imported(&SecretString::new(password)).map(|h| h.to_stored())
@@ -196,6 +256,28 @@ mod tests {
             assert_eq!(id.len(), 22);
             assert!(id.chars().all(|c| c.is_ascii_alphanumeric()), "{id}");
         }
+    }
+
+    #[test]
+    fn verified_imported_secrets_are_remembered_and_wrong_ones_never() {
+        let cache = VerifiedSecrets::new(4);
+        let h = SecretHash::for_imported(&SecretString::new("weak")).unwrap();
+        assert!(!cache.verify(&h, "wrong"));
+        assert!(cache.verify(&h, "weak"));
+        assert!(cache.verify(&h, "weak"), "remembered");
+        assert!(!cache.verify(&h, "wrong"), "a failure is never remembered");
+        let rotated = SecretHash::for_imported(&SecretString::new("new")).unwrap();
+        assert!(!cache.verify(&rotated, "weak"), "a new PHC string forgets the old secret");
+        let generated = generate(TokenKind::ClientSecret);
+        let g = SecretHash::for_generated(&generated);
+        assert!(cache.verify(&g, generated.expose()));
+        assert!(!cache.verify(&g, "nope"));
+    }
+
+    #[test]
+    fn token_hash_is_lowercase_hex_sha256() {
+        // SHA-256("abc"), FIPS 180-2 Appendix B.1.
+        assert_eq!(hash_token("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 
     #[test]

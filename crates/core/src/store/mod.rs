@@ -5,6 +5,7 @@
 
 mod account;
 mod authorization;
+pub mod cache;
 mod client;
 mod consent;
 mod key;

@@ -1,0 +1,719 @@
+//! The hot paths of a file database: direct SQLite connections (rusqlite), no thread hop per
+//! statement.
+//!
+//! - **One write connection, group commit.** Token endpoint writes (tokens, codes, refresh
+//!   rotation, revocation) are queued as jobs. The caller that finds the write connection free
+//!   becomes the leader: it takes everything queued (up to [`MAX_BATCH`]), runs each job in its
+//!   own savepoint inside one `BEGIN IMMEDIATE … COMMIT`, answers each job's caller, and goes
+//!   on while jobs keep arriving; the others just wait for their answer. Alone, a request
+//!   writes in place with no thread hop; under load one write lock and one commit serve many
+//!   requests. A request is answered only after its rows are committed (durability as
+//!   configured: WAL, `synchronous=NORMAL`). A job that fails rolls back to its savepoint
+//!   alone; a failed commit fails every job of the batch. Jobs are never half-run: a caller
+//!   that goes away leaves its job to the next leader, so no transaction stays open. When
+//!   another process holds the database's write lock, the batch moves to a blocking thread
+//!   that waits for it (busy timeout), so no async worker sleeps on a lock.
+//! - **A few reader connections**, each behind a mutex, answer point lookups by primary key
+//!   in the calling task: microseconds on a warm page cache, cheaper than handing the query to
+//!   another thread and back.
+//! - **The read cache** ([`ReadCache`]): clients, registered scopes and access tokens. Before
+//!   the cache is trusted, the reader asks SQLite whether anything was committed since its last
+//!   look (`PRAGMA data_version`, which changes when any other connection, in this process or
+//!   another, commits) and, if so, reads the change counters that triggers maintain
+//!   (migration 0002). Changes made with the management CLI are therefore seen at once.
+//!
+//! Everything else (management operations, purge, accounts) stays on the sqlx pool.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::SyncSender;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use portcullis_core::model::client::{AccessTokenFormat, AuthMethod, Client};
+use portcullis_core::pkce::CodeChallengeMethod;
+use portcullis_core::store::cache::{CacheLimits, ReadCache, Ticket, Versions};
+use portcullis_core::store::{StoreError, StoreResult};
+use portcullis_core::{
+    AccessTokenRecord, AuthorizationCode, RefreshTokenRecord, ScopeDef, ScopeSet, SecretHash,
+};
+use rusqlite::{Connection, OptionalExtension, Row};
+use tokio::sync::oneshot;
+
+/// Most jobs committed together.
+const MAX_BATCH: usize = 256;
+/// Jobs between two requests to the checkpointer thread (a job writes about 5 WAL pages).
+const KICK_JOBS: usize = 50;
+/// Jobs between two checkpoints by a leader, which let the WAL start over.
+const FINISH_JOBS: usize = 1000;
+/// Reader connections.
+const READERS: usize = 4;
+
+/// Direct connections to one database file, and the read cache they keep correct.
+pub(crate) struct Direct {
+    writer: Mutex<Writer>,
+    queue: Mutex<Vec<Box<dyn Job>>>,
+    busy: Duration,
+    checkpoint: SyncSender<()>,
+    watch: Mutex<Watch>,
+    readers: Vec<Mutex<Connection>>,
+    next: AtomicUsize,
+    cache: ReadCache,
+}
+
+impl std::fmt::Debug for Direct {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Direct").field("readers", &self.readers.len()).finish_non_exhaustive()
+    }
+}
+
+/// The write connection and how much it wrote since the last checkpoints.
+struct Writer {
+    conn: Connection,
+    since_kick: usize,
+    since_finish: usize,
+}
+
+/// The connection that tells what changed: one for all requests, so after a commit only the
+/// first check reads the counters again.
+struct Watch {
+    conn: Connection,
+    data_version: Option<i64>,
+    versions: Versions,
+}
+
+fn open(path: &Path, busy: Duration) -> StoreResult<Connection> {
+    let conn = Connection::open(path).map_err(sql_err)?;
+    conn.busy_timeout(busy).map_err(sql_err)?;
+    conn.pragma_update(None, "synchronous", "NORMAL").map_err(sql_err)?;
+    conn.pragma_update(None, "foreign_keys", "ON").map_err(sql_err)?;
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(conn)
+}
+
+impl Direct {
+    /// Open the writer and readers on a database the sqlx pool has already migrated.
+    pub(crate) fn open(path: &Path, busy: Duration) -> StoreResult<Direct> {
+        let writer_conn = open(path, busy)?;
+        // Checkpoints copy the WAL back into the database file. A thread of its own does the
+        // copying while commits go on (PASSIVE, asked every KICK_JOBS jobs); but with commits
+        // never pausing it cannot finish, and the WAL would grow without bound. So every
+        // FINISH_JOBS jobs a leader, holding the write connection, checkpoints what is left (a
+        // few pages), after which the next commit starts the WAL over.
+        writer_conn.pragma_update(None, "wal_autocheckpoint", 0).map_err(sql_err)?;
+        writer_conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024).map_err(sql_err)?;
+        let checkpoint_conn = open(path, busy)?;
+        let (kick, kicked) = std::sync::mpsc::sync_channel::<()>(1);
+        std::thread::Builder::new()
+            .name("portcullis-sqlite-checkpoint".into())
+            .spawn(move || {
+                while kicked.recv().is_ok() {
+                    if let Err(e) = checkpoint_conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
+                        tracing::warn!(error = %e, "WAL checkpoint failed");
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Backend(format!("cannot start the SQLite checkpointer: {e}")))?;
+        let reader = || -> StoreResult<Connection> {
+            let conn = open(path, busy)?;
+            conn.pragma_update(None, "query_only", "ON").map_err(sql_err)?;
+            Ok(conn)
+        };
+        let watch = Mutex::new(Watch { conn: reader()?, data_version: None, versions: Versions::default() });
+        let readers = (0..READERS).map(|_| reader().map(Mutex::new)).collect::<StoreResult<Vec<_>>>()?;
+        Ok(Direct {
+            writer: Mutex::new(Writer { conn: writer_conn, since_kick: 0, since_finish: 0 }),
+            checkpoint: kick,
+            queue: Mutex::new(Vec::new()),
+            busy,
+            watch,
+            readers,
+            next: AtomicUsize::new(0),
+            cache: ReadCache::new(CacheLimits::default()),
+        })
+    }
+
+    /// Run `f` in the next batch; answers after the batch commits.
+    pub(crate) async fn write<T, F>(self: &Arc<Self>, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        lock(&self.queue).push(Box::new(Op { f: Some(f), out: None, reply: Some(reply) }));
+        // Lead one batch (with this job in it) if the write connection is free; whatever is
+        // queued after it is drained by a task of its own, so this request is answered now.
+        self.after_lead(self.lead_once());
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// Start what a leader's outcome calls for.
+    fn after_lead(self: &Arc<Self>, led: Led) {
+        match led {
+            Led::Done | Led::Other => {}
+            Led::More => {
+                tokio::spawn(Arc::clone(self).drain());
+            }
+            Led::Busy => {
+                // Another process holds the write lock: wait for it off the async workers.
+                let me = Arc::clone(self);
+                let runtime = tokio::runtime::Handle::current();
+                tokio::task::spawn_blocking(move || {
+                    if me.lead_patiently() {
+                        runtime.spawn(me.drain());
+                    }
+                });
+            }
+        }
+    }
+
+    /// Lead batch after batch while jobs are queued, yielding between batches.
+    async fn drain(self: Arc<Self>) {
+        loop {
+            match self.lead_once() {
+                Led::More => tokio::task::yield_now().await,
+                other => return self.after_lead(other),
+            }
+        }
+    }
+
+    /// Run the queue on a blocking thread, waiting for the write connection and for other
+    /// processes' write locks. Returns whether jobs are left for an async leader.
+    fn lead_patiently(&self) -> bool {
+        loop {
+            match self.lead_with(lock(&self.writer), true) {
+                Led::More => {}
+                Led::Done | Led::Other => return false,
+                Led::Busy => return !lock(&self.queue).is_empty(),
+            }
+        }
+    }
+
+    /// Run one batch if the write connection is free (`Other` if not).
+    fn lead_once(&self) -> Led {
+        match self.writer.try_lock() {
+            Ok(w) => self.lead_with(w, false),
+            Err(std::sync::TryLockError::WouldBlock) => Led::Other,
+            Err(std::sync::TryLockError::Poisoned(p)) => self.lead_with(p.into_inner(), false),
+        }
+    }
+
+    /// Run one batch of what is queued on the held write connection, then checkpoint if due.
+    /// Impatient, give up with `Busy` if another process holds the database's write lock.
+    fn lead_with(&self, mut w: std::sync::MutexGuard<'_, Writer>, patient: bool) -> Led {
+        let wait = if patient { self.busy } else { Duration::ZERO };
+        if let Err(e) = w.conn.busy_timeout(wait) {
+            tracing::warn!(error = %e, "cannot set the SQLite busy timeout");
+        }
+        let mut batch = {
+            let mut q = lock(&self.queue);
+            let n = q.len().min(MAX_BATCH);
+            q.drain(..n).collect::<Vec<_>>()
+        };
+        if !batch.is_empty() {
+            let outcome = match run_batch(&w.conn, &mut batch) {
+                Err(Failed::Begin(e)) if !patient && matches!(e, StoreError::Unavailable(_)) => {
+                    // Nothing ran: give the batch back, in order, for a patient leader.
+                    let mut q = lock(&self.queue);
+                    let later = std::mem::take(&mut *q);
+                    *q = batch;
+                    q.extend(later);
+                    return Led::Busy;
+                }
+                Err(Failed::Begin(e) | Failed::Later(e)) => {
+                    // Nothing of a failed batch may stay pending on the connection.
+                    let _ = w.conn.execute_batch("ROLLBACK");
+                    Err(e)
+                }
+                Ok(()) => Ok(()),
+            };
+            let n = batch.len();
+            for job in batch {
+                job.finish(&outcome);
+            }
+            w.since_kick += n;
+            w.since_finish += n;
+            if w.since_kick >= KICK_JOBS {
+                w.since_kick = 0;
+                // A full channel means a checkpoint is already about to run.
+                let _ = self.checkpoint.try_send(());
+            }
+            if w.since_finish >= FINISH_JOBS {
+                w.since_finish = 0;
+                if let Err(e) = w.conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
+                    tracing::warn!(error = %e, "WAL checkpoint failed");
+                }
+            }
+        }
+        drop(w);
+        // A job queued after the batch was taken, whose caller found the connection held,
+        // would wait for nobody: look again after letting go.
+        if lock(&self.queue).is_empty() {
+            Led::Done
+        } else {
+            Led::More
+        }
+    }
+
+    /// Run a read on one of the reader connections, in the calling task.
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.readers.len();
+        let reader = self.readers[i].lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&reader)
+    }
+
+    /// Learn what changed since the last look and tell the cache; the ticket is for fills.
+    fn observe(&self) -> StoreResult<Ticket> {
+        let mut r = self.watch.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let dv: i64 = r
+            .conn
+            .prepare_cached("PRAGMA data_version")
+            .and_then(|mut s| s.query_row([], |row| row.get(0)))
+            .map_err(sql_err)?;
+        if r.data_version != Some(dv) {
+            r.versions = r
+                .conn
+                .prepare_cached("SELECT clients, scopes, access_tokens FROM change_versions WHERE id = 1")
+                .and_then(|mut s| {
+                    s.query_row([], |row| {
+                        Ok(Versions { clients: row.get(0)?, scopes: row.get(1)?, access_tokens: row.get(2)? })
+                    })
+                })
+                .map_err(sql_err)?;
+            r.data_version = Some(dv);
+        }
+        Ok(self.cache.observe(r.versions))
+    }
+
+    pub(crate) fn get_client(&self, id: &str) -> StoreResult<Option<Client>> {
+        let ticket = self.observe()?;
+        if let Some(c) = self.cache.client(id) {
+            return Ok(Some(c));
+        }
+        self.read(|conn| {
+            let found = conn
+                .prepare_cached(&format!("SELECT {CLIENT_COLUMNS} FROM clients WHERE id = ?1"))
+                .and_then(|mut s| s.query_row([id], client_row).optional())
+                .map_err(sql_err)?
+                .transpose()?;
+            if let Some(c) = &found {
+                self.cache.put_client(ticket, c);
+            }
+            Ok(found)
+        })
+    }
+
+    pub(crate) fn list_scopes(&self) -> StoreResult<Vec<ScopeDef>> {
+        let ticket = self.observe()?;
+        if let Some(s) = self.cache.scopes() {
+            return Ok(s);
+        }
+        self.read(|conn| {
+            let scopes = conn
+                .prepare_cached(
+                    "SELECT name, description, is_default, translations FROM scopes ORDER BY name",
+                )
+                .and_then(|mut s| {
+                    s.query_map([], |row| {
+                        let translations: String = row.get(3)?;
+                        Ok((
+                            ScopeDef {
+                                name: row.get(0)?,
+                                description: row.get(1)?,
+                                is_default: row.get(2)?,
+                                translations: Default::default(),
+                            },
+                            translations,
+                        ))
+                    })?
+                    .collect::<Result<Vec<_>, _>>()
+                })
+                .map_err(sql_err)?
+                .into_iter()
+                .map(|(mut def, translations)| {
+                    def.translations = json(&translations, "translations")?;
+                    Ok(def)
+                })
+                .collect::<StoreResult<Vec<_>>>()?;
+            self.cache.put_scopes(ticket, &scopes);
+            Ok(scopes)
+        })
+    }
+
+    pub(crate) fn get_access(&self, hash: &str) -> StoreResult<Option<AccessTokenRecord>> {
+        let ticket = self.observe()?;
+        if let Some(rec) = self.cache.access(hash) {
+            return Ok(Some(rec));
+        }
+        self.read(|conn| {
+            let found = conn
+                .prepare_cached(&format!("SELECT {ACCESS_COLUMNS} FROM access_tokens WHERE hash = ?1"))
+                .and_then(|mut s| s.query_row([hash], access_row).optional())
+                .map_err(sql_err)?;
+            if let Some(rec) = &found {
+                self.cache.put_access(ticket, rec);
+            }
+            Ok(found)
+        })
+    }
+
+    pub(crate) fn get_refresh(&self, hash: &str, now: i64) -> StoreResult<Option<RefreshTokenRecord>> {
+        self.read(|conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {REFRESH_COLUMNS} FROM refresh_tokens \
+                     WHERE hash = ?1 AND consumed_at IS NULL AND revoked = 0 AND expires_at > ?2"
+            ))
+            .and_then(|mut s| s.query_row(rusqlite::params![hash, now], refresh_row).optional())
+            .map_err(sql_err)
+        })
+    }
+}
+
+fn stopped() -> StoreError {
+    StoreError::Unavailable("the SQLite write was abandoned".into())
+}
+
+// ---------------------------------------------------------------------- group commit
+
+/// A queued write: run inside the batch's transaction, then told how the batch ended.
+trait Job: Send {
+    /// Run in a savepoint; `false` rolls the savepoint back.
+    fn run(&mut self, conn: &Connection) -> bool;
+    /// Answer the caller once the batch committed (or failed).
+    fn finish(self: Box<Self>, batch: &StoreResult<()>);
+}
+
+struct Op<T, F> {
+    f: Option<F>,
+    out: Option<StoreResult<T>>,
+    reply: Option<oneshot::Sender<StoreResult<T>>>,
+}
+
+impl<T, F> Job for Op<T, F>
+where
+    T: Send,
+    F: FnOnce(&Connection) -> StoreResult<T> + Send,
+{
+    fn run(&mut self, conn: &Connection) -> bool {
+        let out = match self.f.take() {
+            Some(f) => f(conn),
+            None => Err(StoreError::Backend("a write job ran twice".into())),
+        };
+        let ok = out.is_ok();
+        self.out = Some(out);
+        ok
+    }
+
+    fn finish(self: Box<Self>, batch: &StoreResult<()>) {
+        let out = match (self.out, batch) {
+            // A job that failed was rolled back alone: its own error stands.
+            (Some(Err(e)), _) => Err(e),
+            (Some(Ok(v)), Ok(())) => Ok(v),
+            (_, Err(e)) => Err(e.clone()),
+            (None, Ok(())) => Err(StoreError::Backend("a write job did not run".into())),
+        };
+        if let Some(reply) = self.reply {
+            // The caller may have gone away; the rows are committed either way.
+            let _ = reply.send(out);
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Led {
+    /// The queue was empty when this leader let go.
+    Done,
+    /// Jobs are queued after this leader's batch.
+    More,
+    /// Another caller holds the write connection; it looks at the queue when it lets go.
+    Other,
+    /// Another process holds the write lock; the queue needs a patient leader.
+    Busy,
+}
+
+/// Where a batch failed: before anything ran (it can be retried), or later.
+enum Failed {
+    Begin(StoreError),
+    Later(StoreError),
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), Failed> {
+    let run =
+        |sql: &str| conn.prepare_cached(sql).and_then(|mut s| s.execute([])).map(|_| ()).map_err(sql_err);
+    run("BEGIN IMMEDIATE").map_err(Failed::Begin)?;
+    let later = |r: StoreResult<()>| r.map_err(Failed::Later);
+    if let [job] = batch {
+        // Alone in its batch, a failed job rolls back the whole transaction.
+        return later(if job.run(conn) { run("COMMIT") } else { run("ROLLBACK") });
+    }
+    for job in batch.iter_mut() {
+        later(run("SAVEPOINT job"))?;
+        if !job.run(conn) {
+            later(run("ROLLBACK TO job"))?;
+        }
+        later(run("RELEASE job"))?;
+    }
+    later(run("COMMIT"))
+}
+
+// ----------------------------------------------------------------------- write operations
+
+pub(crate) fn save_tokens(
+    conn: &Connection,
+    access: &AccessTokenRecord,
+    refresh: Option<&RefreshTokenRecord>,
+) -> StoreResult<()> {
+    let conflict = |e| conflict_or(e, "a token with this hash already exists");
+    // Tokens saved into a family revoked before are stored revoked (the write lock orders
+    // this against `revoke_family`; see the TokenStore docs).
+    conn.prepare_cached(
+        "INSERT INTO access_tokens (hash, family, client_id, subject, scopes, issued_at, \
+         expires_at, revoked, refresh_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, \
+         ?8 OR EXISTS (SELECT 1 FROM revoked_families WHERE family = ?2), ?9)",
+    )
+    .and_then(|mut s| {
+        s.execute(rusqlite::params![
+            access.hash,
+            access.family,
+            access.client_id,
+            access.subject,
+            access.scopes.to_string(),
+            access.issued_at,
+            access.expires_at,
+            access.revoked,
+            access.refresh_hash,
+        ])
+    })
+    .map_err(conflict)?;
+    if let Some(r) = refresh {
+        conn.prepare_cached(
+            "INSERT INTO refresh_tokens (hash, family, client_id, subject, scopes, auth_time, \
+             issued_at, expires_at, revoked) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, \
+             EXISTS (SELECT 1 FROM revoked_families WHERE family = ?2))",
+        )
+        .and_then(|mut s| {
+            s.execute(rusqlite::params![
+                r.hash,
+                r.family,
+                r.client_id,
+                r.subject,
+                r.scopes.to_string(),
+                r.auth_time,
+                r.issued_at,
+                r.expires_at,
+            ])
+        })
+        .map_err(conflict)?;
+    }
+    Ok(())
+}
+
+/// The consuming update, then (when nothing was consumed) whether it was a replay.
+pub(crate) fn take<T>(
+    conn: &Connection,
+    take_sql: &str,
+    replay_sql: &str,
+    hash: &str,
+    now: i64,
+    map: fn(&Row<'_>) -> rusqlite::Result<StoreResult<T>>,
+) -> StoreResult<portcullis_core::Take<T>> {
+    use portcullis_core::Take;
+    let taken = conn
+        .prepare_cached(take_sql)
+        .and_then(|mut s| s.query_row(rusqlite::params![hash, now], map).optional())
+        .map_err(sql_err)?;
+    if let Some(rec) = taken {
+        return Ok(Take::Fresh(rec?));
+    }
+    let family: Option<String> = conn
+        .prepare_cached(replay_sql)
+        .and_then(|mut s| s.query_row(rusqlite::params![hash, now], |row| row.get(0)).optional())
+        .map_err(sql_err)?;
+    Ok(match family {
+        Some(family) => Take::Replayed { family },
+        None => Take::Unknown,
+    })
+}
+
+pub(crate) fn execute(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> StoreResult<u64> {
+    let n = conn.prepare_cached(sql).and_then(|mut s| s.execute(params)).map_err(sql_err)?;
+    Ok(u64::try_from(n).unwrap_or(u64::MAX))
+}
+
+pub(crate) fn create_code(conn: &Connection, code: &AuthorizationCode) -> StoreResult<()> {
+    conn.prepare_cached(
+        "INSERT INTO authorization_codes (hash, family, client_id, subject, redirect_uri, \
+         redirect_uri_given, scopes, code_challenge, code_challenge_method, nonce, auth_time, \
+         issued_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )
+    .and_then(|mut s| {
+        s.execute(rusqlite::params![
+            code.hash,
+            code.family,
+            code.client_id,
+            code.subject,
+            code.redirect_uri,
+            code.redirect_uri_given,
+            code.scopes.to_string(),
+            code.code_challenge,
+            code.code_challenge_method.map(CodeChallengeMethod::as_str),
+            code.nonce,
+            code.auth_time,
+            code.issued_at,
+            code.expires_at,
+        ])
+    })
+    .map_err(|e| conflict_or(e, "an authorization code with this hash already exists"))?;
+    Ok(())
+}
+
+// ------------------------------------------------------------------------------ rows
+
+const CLIENT_COLUMNS: &str = "id, name, secret, redirect_uris, grant_types, scopes, auth_method, trusted, \
+     access_token_lifetime, refresh_token_lifetime, authorization_code_lifetime, created_at, updated_at, \
+     access_token_format";
+pub(crate) const ACCESS_COLUMNS: &str =
+    "hash, family, client_id, subject, scopes, issued_at, expires_at, revoked, refresh_hash";
+pub(crate) const REFRESH_COLUMNS: &str =
+    "hash, family, client_id, subject, scopes, auth_time, issued_at, expires_at";
+pub(crate) const CODE_COLUMNS: &str = "hash, family, client_id, subject, redirect_uri, redirect_uri_given, \
+     scopes, code_challenge, code_challenge_method, nonce, auth_time, issued_at, expires_at";
+
+fn client_row(row: &Row<'_>) -> rusqlite::Result<StoreResult<Client>> {
+    let secret: Option<String> = row.get(2)?;
+    let redirect_uris: String = row.get(3)?;
+    let grant_types: String = row.get(4)?;
+    let scopes: String = row.get(5)?;
+    let method: String = row.get(6)?;
+    let (id, name): (String, String) = (row.get(0)?, row.get(1)?);
+    let (trusted, at, rt, ac): (bool, Option<i64>, Option<i64>, Option<i64>) =
+        (row.get(7)?, row.get(8)?, row.get(9)?, row.get(10)?);
+    let (created_at, updated_at): (i64, i64) = (row.get(11)?, row.get(12)?);
+    let format: String = row.get(13)?;
+    Ok((|| {
+        let secret =
+            match secret {
+                None => None,
+                // Never echo the stored value: it is a secret hash.
+                Some(s) => Some(SecretHash::from_stored(&s).ok_or_else(|| {
+                    StoreError::Backend("stored client secret has an unknown format".into())
+                })?),
+            };
+        let auth_method = AuthMethod::parse(&method)
+            .ok_or_else(|| StoreError::Backend(format!("unknown token_endpoint_auth_method {method:?}")))?;
+        let access_token_format = AccessTokenFormat::parse(&format)
+            .ok_or_else(|| StoreError::Backend(format!("unknown access_token_format {format:?}")))?;
+        Ok(Client {
+            id,
+            name,
+            secret,
+            redirect_uris: json(&redirect_uris, "redirect_uris")?,
+            grant_types: json(&grant_types, "grant_types")?,
+            scopes: ScopeSet::from_stored(&scopes),
+            auth_method,
+            trusted,
+            access_token_lifetime: at,
+            refresh_token_lifetime: rt,
+            authorization_code_lifetime: ac,
+            access_token_format,
+            created_at,
+            updated_at,
+        })
+    })())
+}
+
+fn json<T: serde::de::DeserializeOwned>(text: &str, name: &str) -> StoreResult<T> {
+    serde_json::from_str(text)
+        .map_err(|e| StoreError::Backend(format!("column {name} is not valid JSON: {e}")))
+}
+
+fn access_row(row: &Row<'_>) -> rusqlite::Result<AccessTokenRecord> {
+    Ok(AccessTokenRecord {
+        hash: row.get(0)?,
+        family: row.get(1)?,
+        client_id: row.get(2)?,
+        subject: row.get(3)?,
+        scopes: ScopeSet::from_stored(&row.get::<_, String>(4)?),
+        issued_at: row.get(5)?,
+        expires_at: row.get(6)?,
+        revoked: row.get(7)?,
+        refresh_hash: row.get(8)?,
+    })
+}
+
+pub(crate) fn refresh_row(row: &Row<'_>) -> rusqlite::Result<RefreshTokenRecord> {
+    Ok(RefreshTokenRecord {
+        hash: row.get(0)?,
+        family: row.get(1)?,
+        client_id: row.get(2)?,
+        subject: row.get(3)?,
+        scopes: ScopeSet::from_stored(&row.get::<_, String>(4)?),
+        auth_time: row.get(5)?,
+        issued_at: row.get(6)?,
+        expires_at: row.get(7)?,
+    })
+}
+
+pub(crate) fn refresh_row_ok(row: &Row<'_>) -> rusqlite::Result<StoreResult<RefreshTokenRecord>> {
+    refresh_row(row).map(Ok)
+}
+
+pub(crate) fn code_row(row: &Row<'_>) -> rusqlite::Result<StoreResult<AuthorizationCode>> {
+    let method: Option<String> = row.get(8)?;
+    let code_challenge_method = match method {
+        None => None,
+        Some(m) => match CodeChallengeMethod::parse(&m) {
+            Some(m) => Some(m),
+            None => return Ok(Err(StoreError::Backend(format!("unknown code_challenge_method {m:?}")))),
+        },
+    };
+    Ok(Ok(AuthorizationCode {
+        hash: row.get(0)?,
+        family: row.get(1)?,
+        client_id: row.get(2)?,
+        subject: row.get(3)?,
+        redirect_uri: row.get(4)?,
+        redirect_uri_given: row.get(5)?,
+        scopes: ScopeSet::from_stored(&row.get::<_, String>(6)?),
+        code_challenge: row.get(7)?,
+        code_challenge_method,
+        nonce: row.get(9)?,
+        auth_time: row.get(10)?,
+        issued_at: row.get(11)?,
+        expires_at: row.get(12)?,
+    }))
+}
+
+// ---------------------------------------------------------------------------- errors
+
+/// Map a rusqlite error onto the store's vocabulary (messages name tables and columns, never
+/// bound values).
+pub(crate) fn sql_err(e: rusqlite::Error) -> StoreError {
+    use rusqlite::ffi::ErrorCode as C;
+    match &e {
+        rusqlite::Error::SqliteFailure(f, msg) => {
+            let text = msg.clone().unwrap_or_else(|| f.to_string());
+            match f.code {
+                C::ConstraintViolation if matches!(f.extended_code, 1555 | 2067) => {
+                    StoreError::Conflict(text)
+                }
+                C::DatabaseBusy | C::DatabaseLocked | C::SystemIoFailure | C::DiskFull | C::CannotOpen => {
+                    StoreError::Unavailable(text)
+                }
+                _ => StoreError::Backend(text),
+            }
+        }
+        _ => StoreError::Backend(e.to_string()),
+    }
+}
+
+fn conflict_or(e: rusqlite::Error, what: &str) -> StoreError {
+    match sql_err(e) {
+        StoreError::Conflict(_) => StoreError::Conflict(what.to_owned()),
+        other => other,
+    }
+}
