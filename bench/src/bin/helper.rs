@@ -140,6 +140,7 @@ async fn main() -> Result<()> {
                 }
             })
             .await?;
+            checkpoint(&cli.database_url).await?;
             write_lines(&out, &codes)
         }
         Command::Refresh { client_id, subject, scope, count, out } => {
@@ -178,12 +179,22 @@ async fn main() -> Result<()> {
                 }
             })
             .await?;
+            checkpoint(&cli.database_url).await?;
             write_lines(&out, &tokens)
         }
         Command::Seed { client_id, scope, total, known, out } => {
             seed(&cli.database_url, &client_id, &scope, total, known.min(total), &out).await
         }
     }
+}
+
+/// Fold what this tool wrote back into the database file, so the server under test does not
+/// inherit a large WAL to checkpoint (in service, codes and tokens are written by the server).
+async fn checkpoint(url: &str) -> Result<()> {
+    use sqlx::Connection;
+    let mut conn = sqlx::SqliteConnection::connect(url).await?;
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut conn).await?;
+    Ok(())
 }
 
 fn server(store: SqliteStore, issuer: &str) -> Result<OAuthServer> {
