@@ -44,11 +44,13 @@ impl Backend {
         }
     }
 
-    fn into_store(self) -> Arc<dyn Store> {
-        match self {
-            Backend::Sqlite(s) => Arc::new(s),
+    /// The store for serving, with the SQLite hot paths (batched writer, read cache) on: the
+    /// schema is current by now.
+    fn into_store(self) -> Result<Arc<dyn Store>, StoreError> {
+        Ok(match self {
+            Backend::Sqlite(s) => Arc::new(s.start_fast_paths()?),
             Backend::Postgres(s) => Arc::new(s),
-        }
+        })
     }
 }
 
@@ -71,7 +73,7 @@ pub async fn open(database_url: &str, auto_migrate: bool) -> Result<Arc<dyn Stor
             ));
         }
     }
-    Ok(backend.into_store())
+    backend.into_store().map_err(|e| failed("cannot open", database_url, &e))
 }
 
 /// Apply pending migrations (`portcullis migrate`).

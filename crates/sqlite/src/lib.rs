@@ -57,6 +57,14 @@ const MAX_CONNECTIONS: u32 = 8;
 pub struct SqliteStore {
     pool: SqlitePool,
     direct: Option<Arc<direct::Direct>>,
+    /// The database file (`None` in memory), for [`SqliteStore::start_fast_paths`].
+    path: Option<std::path::PathBuf>,
+}
+
+fn options_path(url: &str) -> Result<std::path::PathBuf, StoreError> {
+    let options = SqliteConnectOptions::from_str(url)
+        .map_err(|e| StoreError::Backend(format!("invalid SQLite URL: {e}")))?;
+    Ok(options.get_filename().to_path_buf())
 }
 
 impl SqliteStore {
@@ -66,14 +74,23 @@ impl SqliteStore {
     /// `sqlite::memory:`. The connection uses WAL journaling, `synchronous=NORMAL`, foreign
     /// keys on and a 5 s busy timeout.
     pub async fn connect(url: &str) -> Result<SqliteStore, StoreError> {
-        let mut store = Self::connect_without_migrations(url).await?;
+        let store = Self::connect_without_migrations(url).await?;
         store.migrate().await?;
-        if !is_memory(url) {
-            let options = SqliteConnectOptions::from_str(url)
-                .map_err(|e| StoreError::Backend(format!("invalid SQLite URL: {e}")))?;
-            store.direct = Some(Arc::new(direct::Direct::open(options.get_filename(), BUSY_TIMEOUT)?));
+        store.start_fast_paths()
+    }
+
+    /// Turn on the request hot paths of a file database whose schema is current: the batched
+    /// writer, the reader connections and the read cache (`direct.rs`). [`SqliteStore::connect`]
+    /// does it; a caller that opened with [`SqliteStore::connect_without_migrations`] calls it
+    /// once the schema is known to be up to date (it needs migration 0005's change counters).
+    /// In memory, or when already on, it changes nothing.
+    pub fn start_fast_paths(mut self) -> Result<SqliteStore, StoreError> {
+        if self.direct.is_none() {
+            if let Some(path) = &self.path {
+                self.direct = Some(Arc::new(direct::Direct::open(path, BUSY_TIMEOUT)?));
+            }
         }
-        Ok(store)
+        Ok(self)
     }
 
     /// Like [`SqliteStore::connect`], but leaves the schema as it is (for tools that migrate
@@ -110,7 +127,8 @@ impl SqliteStore {
                 .await
         }
         .map_err(db_err)?;
-        Ok(SqliteStore { pool, direct: None })
+        let path = (!is_memory(url)).then(|| options_path(url)).transpose()?;
+        Ok(SqliteStore { pool, direct: None, path })
     }
 
     /// Apply the embedded migrations that have not run yet. Idempotent.
@@ -303,6 +321,19 @@ mod tests {
         // A second connect to the same file finds the schema applied and changes nothing.
         let again = SqliteStore::connect(&format!("sqlite://{}", path.display())).await.unwrap();
         again.ping().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn fast_paths_start_after_a_separate_migration() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("p.db").display());
+        let store = SqliteStore::connect_without_migrations(&url).await.unwrap();
+        assert!(store.direct.is_none(), "no hot paths before the schema is known to be current");
+        store.migrate().await.unwrap();
+        let store = store.start_fast_paths().unwrap();
+        assert!(store.direct.is_some(), "a served file store runs on the batched writer and read cache");
+        let memory = SqliteStore::connect("sqlite::memory:").await.unwrap();
+        assert!(memory.direct.is_none());
     }
 
     #[tokio::test]
