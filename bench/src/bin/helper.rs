@@ -28,7 +28,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use clap::{Parser, Subcommand};
 use portcullis_axum::{Authenticated, BearerLayer};
-use portcullis_core::model::secret::{generate, hash_token, random_id, TokenKind};
+use portcullis_core::model::secret::{generate, hash_token, ordered_id, random_id, TokenKind};
 use portcullis_core::pkce::CodeChallengeMethod;
 use portcullis_core::store::TokenStore;
 use portcullis_core::{
@@ -152,7 +152,7 @@ async fn main() -> Result<()> {
                     (store.clone(), client_id.clone(), subject.clone(), scopes.clone());
                 async move {
                     let rt = generate(TokenKind::RefreshToken);
-                    let family = random_id();
+                    let family = ordered_id();
                     let refresh = RefreshTokenRecord {
                         hash: hash_token(rt.expose()),
                         family: family.clone(),

@@ -23,3 +23,15 @@ impl Clock for SystemClock {
             .unwrap_or(0)
     }
 }
+
+/// Milliseconds since the Unix epoch, for one purpose only: the leading part of store keys
+/// (token hashes, family ids) so that new rows land at the end of their B-tree indexes
+/// instead of on a random page (see `model::secret`). Never used to decide validity: that is
+/// [`Clock::now`]'s job.
+#[allow(clippy::disallowed_methods)]
+pub(crate) fn ordering_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}

@@ -15,7 +15,7 @@ use crate::model::authorization::AuthorizationCode;
 use crate::model::client::AccessTokenFormat;
 use crate::model::client::Client;
 use crate::model::scope::ScopeSet;
-use crate::model::secret::{generate, hash_token, random_id, SecretString, TokenKind, VerifiedSecrets};
+use crate::model::secret::{generate, generate_jti, hash_token, ordered_id, SecretString, TokenKind, VerifiedSecrets};
 use crate::model::token::{AccessTokenRecord, RefreshTokenRecord};
 use crate::pkce::CodeChallengeMethod;
 use crate::signing::{KeyCache, KeyEncryptionKey};
@@ -301,7 +301,7 @@ impl OAuthServer {
         };
         let rec = AuthorizationCode {
             hash: hash_token(code.expose()),
-            family: random_id(),
+            family: ordered_id(),
             client_id: req.client_id,
             subject: req.subject,
             redirect_uri: req.redirect_uri,
@@ -328,7 +328,7 @@ impl OAuthServer {
         now: UnixTime,
     ) -> Result<TokenResponse, OAuthError> {
         let cfg = self.config();
-        let family = issue.family.clone().unwrap_or_else(random_id);
+        let family = issue.family.clone().unwrap_or_else(ordered_id);
         let expires_in = client.access_token_lifetime.unwrap_or(cfg.access_token_lifetime);
         // RFC 9068 per client; a resource indicator always gets a JWT, so the resource server
         // named in `aud` can verify it with the JWKS alone.
@@ -336,7 +336,7 @@ impl OAuthServer {
         let wants_id_token = issue.id_token && issue.subject.is_some();
         let key = if jwt || wants_id_token { Some(self.signing_key(now).await?) } else { None };
         let (access_token, access_hash) = if let (true, Some(key)) = (jwt, &key) {
-            let jti = random_jti();
+            let jti = generate_jti();
             let claims = self.jwt_access_token_claims(client, &issue, resources, &jti, now, expires_in);
             let token = self.sign_jwt(key, "at+jwt", &claims)?;
             // The store keys a JWT access token by the hash of its `jti`, so it can be revoked.
@@ -438,14 +438,4 @@ impl OAuthServer {
         }
         m
     }
-}
-
-/// A `jti` for a JWT access token: 256 random bits, base64url.
-fn random_jti() -> String {
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    use base64::Engine;
-    use rand::RngCore;
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    URL_SAFE_NO_PAD.encode(bytes)
 }
