@@ -55,7 +55,7 @@ impl ClientStore for SqliteStore {
     }
 
     async fn create_client(&self, client: &Client) -> StoreResult<()> {
-        sqlx::query(
+        let done = sqlx::query(
             "INSERT INTO clients (id, name, secret, redirect_uris, grant_types, scopes, auth_method, \
              trusted, access_token_lifetime, refresh_token_lifetime, authorization_code_lifetime, \
              created_at, updated_at, access_token_format) \
@@ -76,8 +76,9 @@ impl ClientStore for SqliteStore {
         .bind(client.updated_at)
         .bind(client.access_token_format.as_str())
         .execute(&self.pool)
-        .await
-        .map_err(conflict_err("a client with this client_id already exists"))?;
+        .await;
+        self.changed();
+        done.map_err(conflict_err("a client with this client_id already exists"))?;
         Ok(())
     }
 
@@ -103,8 +104,9 @@ impl ClientStore for SqliteStore {
         .bind(client.updated_at)
         .bind(client.access_token_format.as_str())
         .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
+        .await;
+        self.changed();
+        let done = done.map_err(db_err)?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
@@ -131,6 +133,7 @@ impl ClientStore for SqliteStore {
             sqlx::query(sql).bind(id).execute(&mut *tx).await.map_err(db_err)?;
         }
         tx.commit().await.map_err(db_err)?;
+        self.changed();
         Ok(true)
     }
 

@@ -16,19 +16,28 @@
 //! - **A few reader connections**, each behind a mutex, answer point lookups by primary key
 //!   in the calling task: microseconds on a warm page cache, cheaper than handing the query to
 //!   another thread and back.
-//! - **The read cache** ([`ReadCache`]): clients, registered scopes and access tokens. Before
-//!   the cache is trusted, the reader asks SQLite whether anything was committed since its last
-//!   look (`PRAGMA data_version`, which changes when any other connection, in this process or
-//!   another, commits) and, if so, reads the change counters that triggers maintain
-//!   (migration 0002). Changes made with the management CLI are therefore seen at once.
+//! - **The read cache** ([`ReadCache`]): clients, registered scopes and access tokens, kept
+//!   correct by the change counters that triggers maintain (migration 0005):
+//!   - the writer reads the counters inside each batch, just before `COMMIT`, and hands them
+//!     to the cache once the batch committed: a revocation made through this process is seen
+//!     by every request that starts after it was answered;
+//!   - every time the sqlx pool (management operations, sessions, purge) releases a
+//!     connection, the next request checks the file;
+//!   - changes by **other processes** (the management CLI, another server on the same file)
+//!     are found by asking SQLite whether anything was committed since the last look
+//!     (`PRAGMA data_version`) and, if so, reading the counters. That check costs a read
+//!     transaction (file locks on the shared memory, and after any commit a fresh read of
+//!     two pages), so it runs at most once per [`RECHECK`]: a request that starts at least
+//!     that long after another process committed sees the change. (Checking on every
+//!     request cost a quarter of an introspection.)
 //!
 //! Everything else (management operations, purge, accounts) stays on the sqlx pool.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use portcullis_core::model::client::{AccessTokenFormat, AuthMethod, Client};
 use portcullis_core::pkce::CodeChallengeMethod;
@@ -48,6 +57,8 @@ const KICK_JOBS: usize = 50;
 const FINISH_JOBS: usize = 1000;
 /// Reader connections.
 const READERS: usize = 4;
+/// How long a check for other processes' commits stays good (see the module documentation).
+pub(crate) const RECHECK: Duration = Duration::from_millis(1);
 
 /// Direct connections to one database file, and the read cache they keep correct.
 pub(crate) struct Direct {
@@ -56,6 +67,12 @@ pub(crate) struct Direct {
     busy: Duration,
     checkpoint: SyncSender<()>,
     watch: Mutex<Watch>,
+    /// When the last check of the file started: nanoseconds since `born`, plus one (0: a check
+    /// is due now).
+    checked_at: AtomicU64,
+    born: Instant,
+    /// Set when the sqlx pool released a connection (it may have committed something).
+    pool_used: Arc<AtomicBool>,
     readers: Vec<Mutex<Connection>>,
     next: AtomicUsize,
     cache: ReadCache,
@@ -93,7 +110,8 @@ fn open(path: &Path, busy: Duration) -> StoreResult<Connection> {
 
 impl Direct {
     /// Open the writer and readers on a database the sqlx pool has already migrated.
-    pub(crate) fn open(path: &Path, busy: Duration) -> StoreResult<Direct> {
+    /// `pool_used` is set by the pool each time it releases a connection.
+    pub(crate) fn open(path: &Path, busy: Duration, pool_used: Arc<AtomicBool>) -> StoreResult<Direct> {
         let writer_conn = open(path, busy)?;
         // Checkpoints copy the WAL back into the database file. A thread of its own does the
         // copying while commits go on (PASSIVE, asked every KICK_JOBS jobs); but with commits
@@ -127,6 +145,9 @@ impl Direct {
             queue: Mutex::new(Vec::new()),
             busy,
             watch,
+            checked_at: AtomicU64::new(0),
+            born: Instant::now(),
+            pool_used,
             readers,
             next: AtomicUsize::new(0),
             cache: ReadCache::new(CacheLimits::default()),
@@ -211,7 +232,8 @@ impl Direct {
             q.drain(..n).collect::<Vec<_>>()
         };
         if !batch.is_empty() {
-            let outcome = match run_batch(&w.conn, &mut batch) {
+            let mut versions = None;
+            let outcome = match run_batch(&w.conn, &mut batch, &mut versions) {
                 Err(Failed::Begin(e)) if !patient && matches!(e, StoreError::Unavailable(_)) => {
                     // Nothing ran: give the batch back, in order, for a patient leader.
                     let mut q = lock(&self.queue);
@@ -227,6 +249,16 @@ impl Direct {
                 }
                 Ok(()) => Ok(()),
             };
+            if outcome.is_ok() {
+                match versions {
+                    // What this batch changed is in the cache before any of its callers hears back.
+                    Some(v) => {
+                        self.cache.observe(v);
+                    }
+                    // Unknown: the next request checks the file.
+                    None => self.checked_at.store(0, Ordering::Release),
+                }
+            }
             let n = batch.len();
             for job in batch {
                 job.finish(&outcome);
@@ -262,8 +294,33 @@ impl Direct {
         f(&reader)
     }
 
-    /// Learn what changed since the last look and tell the cache; the ticket is for fills.
+    /// The ticket for fills, after learning what changed (see the module documentation): from
+    /// the last check of the file if it started less than [`RECHECK`] ago and the sqlx pool was
+    /// not used since, else from a check now.
     fn observe(&self) -> StoreResult<Ticket> {
+        let start = u64::try_from(self.born.elapsed().as_nanos()).unwrap_or(u64::MAX - 1) + 1;
+        let last = self.checked_at.load(Ordering::Acquire);
+        let recheck = u64::try_from(RECHECK.as_nanos()).unwrap_or(u64::MAX);
+        if last != 0 && start.saturating_sub(last) < recheck && !self.pool_used.load(Ordering::Acquire) {
+            if let Some(ticket) = self.cache.ticket() {
+                return Ok(ticket);
+            }
+        }
+        // Taken before the check, so a release during it is looked at by the next request.
+        let pool_used = self.pool_used.swap(false, Ordering::AcqRel);
+        let checked = self.check_file();
+        match checked {
+            Ok(_) => {
+                self.checked_at.fetch_max(start, Ordering::AcqRel);
+            }
+            Err(_) if pool_used => self.pool_used.store(true, Ordering::Release),
+            Err(_) => {}
+        }
+        checked
+    }
+
+    /// Ask SQLite whether anything was committed since the last look; if so read the counters.
+    fn check_file(&self) -> StoreResult<Ticket> {
         let mut r = self.watch.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let dv: i64 = r
             .conn
@@ -271,15 +328,7 @@ impl Direct {
             .and_then(|mut s| s.query_row([], |row| row.get(0)))
             .map_err(sql_err)?;
         if r.data_version != Some(dv) {
-            r.versions = r
-                .conn
-                .prepare_cached("SELECT clients, scopes, access_tokens FROM change_versions WHERE id = 1")
-                .and_then(|mut s| {
-                    s.query_row([], |row| {
-                        Ok(Versions { clients: row.get(0)?, scopes: row.get(1)?, access_tokens: row.get(2)? })
-                    })
-                })
-                .map_err(sql_err)?;
+            r.versions = read_versions(&r.conn)?;
             r.data_version = Some(dv);
         }
         Ok(self.cache.observe(r.versions))
@@ -441,23 +490,43 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), Failed> {
+/// Run a batch in one transaction; `versions` gets the change counters as committed (read
+/// just before `COMMIT`, under the write lock, so nothing can come between).
+fn run_batch(
+    conn: &Connection,
+    batch: &mut [Box<dyn Job>],
+    versions: &mut Option<Versions>,
+) -> Result<(), Failed> {
     let run =
         |sql: &str| conn.prepare_cached(sql).and_then(|mut s| s.execute([])).map(|_| ()).map_err(sql_err);
     run("BEGIN IMMEDIATE").map_err(Failed::Begin)?;
     let later = |r: StoreResult<()>| r.map_err(Failed::Later);
     if let [job] = batch {
         // Alone in its batch, a failed job rolls back the whole transaction.
-        return later(if job.run(conn) { run("COMMIT") } else { run("ROLLBACK") });
-    }
-    for job in batch.iter_mut() {
-        later(run("SAVEPOINT job"))?;
         if !job.run(conn) {
-            later(run("ROLLBACK TO job"))?;
+            return later(run("ROLLBACK"));
         }
-        later(run("RELEASE job"))?;
+    } else {
+        for job in batch.iter_mut() {
+            later(run("SAVEPOINT job"))?;
+            if !job.run(conn) {
+                later(run("ROLLBACK TO job"))?;
+            }
+            later(run("RELEASE job"))?;
+        }
     }
+    *versions = read_versions(conn).ok();
     later(run("COMMIT"))
+}
+
+fn read_versions(conn: &Connection) -> StoreResult<Versions> {
+    conn.prepare_cached("SELECT clients, scopes, access_tokens FROM change_versions WHERE id = 1")
+        .and_then(|mut s| {
+            s.query_row([], |row| {
+                Ok(Versions { clients: row.get(0)?, scopes: row.get(1)?, access_tokens: row.get(2)? })
+            })
+        })
+        .map_err(sql_err)
 }
 
 // ----------------------------------------------------------------------- write operations

@@ -30,6 +30,7 @@ mod session;
 mod token;
 
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,6 +40,12 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+
+/// How long after another process (the management CLI, another server on the same file)
+/// commits a change to a client, a scope or an access token a request of this store may still
+/// be answered from the read cache: at most this long. Changes through this store itself are
+/// seen at once. See `direct.rs`.
+pub const OTHER_PROCESS_DELAY: Duration = direct::RECHECK;
 
 /// How long a connection waits for another writer before giving up (`busy_timeout`).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -59,6 +66,8 @@ pub struct SqliteStore {
     direct: Option<Arc<direct::Direct>>,
     /// The database file (`None` in memory), for [`SqliteStore::start_fast_paths`].
     path: Option<std::path::PathBuf>,
+    /// Set whenever the pool releases a connection: the read cache checks the file then.
+    pool_used: Arc<AtomicBool>,
 }
 
 fn options_path(url: &str) -> Result<std::path::PathBuf, StoreError> {
@@ -87,7 +96,8 @@ impl SqliteStore {
     pub fn start_fast_paths(mut self) -> Result<SqliteStore, StoreError> {
         if self.direct.is_none() {
             if let Some(path) = &self.path {
-                self.direct = Some(Arc::new(direct::Direct::open(path, BUSY_TIMEOUT)?));
+                self.direct =
+                    Some(Arc::new(direct::Direct::open(path, BUSY_TIMEOUT, Arc::clone(&self.pool_used))?));
             }
         }
         Ok(self)
@@ -108,10 +118,11 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
+        let pool_used = Arc::new(AtomicBool::new(false));
         let pool = if is_memory(url) {
             // An in-memory database lives as long as one connection to it: keep exactly one,
             // forever, so the data survives and writers never contend.
-            pool_options()
+            pool_options(&pool_used)
                 .max_connections(1)
                 .min_connections(1)
                 .idle_timeout(None)
@@ -120,7 +131,7 @@ impl SqliteStore {
                 .connect_with(options)
                 .await
         } else {
-            pool_options()
+            pool_options(&pool_used)
                 .max_connections(MAX_CONNECTIONS)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(options.journal_mode(SqliteJournalMode::Wal))
@@ -128,7 +139,7 @@ impl SqliteStore {
         }
         .map_err(db_err)?;
         let path = (!is_memory(url)).then(|| options_path(url)).transpose()?;
-        Ok(SqliteStore { pool, direct: None, path })
+        Ok(SqliteStore { pool, direct: None, path, pool_used })
     }
 
     /// Apply the embedded migrations that have not run yet. Idempotent.
@@ -164,6 +175,14 @@ impl SqliteStore {
             .collect())
     }
 
+    /// Tell the read cache of the hot paths that this process just committed through the pool
+    /// a change to what it caches (clients, scopes, access tokens): the next request checks the
+    /// file. Called when the write returned, before the caller hears back. (The pool's release
+    /// hook does the same for every connection, but it runs after the caller goes on.)
+    pub(crate) fn changed(&self) {
+        self.pool_used.store(true, Ordering::Release);
+    }
+
     /// Start a write transaction that holds the write lock from its first statement.
     pub(crate) async fn write_tx(&self) -> StoreResult<Transaction<'static, Sqlite>> {
         self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)
@@ -178,10 +197,16 @@ impl SqliteStore {
 /// rolls it back, and the pooled connection keeps the write lock, so every later write waits
 /// out the busy timeout and then fails. Such a connection is closed on release instead, which
 /// rolls the transaction back and frees the lock.
-fn pool_options() -> SqlitePoolOptions {
+///
+/// Every release also sets `used`: whatever the connection committed is then looked for by
+/// the read cache of the hot paths before the next request trusts it (`direct.rs`).
+fn pool_options(used: &Arc<AtomicBool>) -> SqlitePoolOptions {
     use sqlx::Connection;
-    SqlitePoolOptions::new().after_release(|conn, _| {
+    let used = Arc::clone(used);
+    SqlitePoolOptions::new().after_release(move |conn, _| {
+        let used = Arc::clone(&used);
         Box::pin(async move {
+            used.store(true, Ordering::Release);
             if conn.is_in_transaction() {
                 // A dropped `Transaction` queues its rollback without waiting for it: let the
                 // connection's worker (which runs commands in order) catch up first.
@@ -290,6 +315,7 @@ impl Store for SqliteStore {
         .map_err(db_err)?
         .rows_affected();
         tx.commit().await.map_err(db_err)?;
+        self.changed();
         Ok(deleted)
     }
 }

@@ -36,7 +36,7 @@ impl ScopeStore for SqliteStore {
     }
 
     async fn create_scope(&self, scope: &ScopeDef) -> StoreResult<()> {
-        sqlx::query(
+        let done = sqlx::query(
             "INSERT INTO scopes (name, description, is_default, translations) VALUES (?1, ?2, ?3, ?4)",
         )
         .bind(&scope.name)
@@ -44,8 +44,9 @@ impl ScopeStore for SqliteStore {
         .bind(scope.is_default)
         .bind(to_json(&scope.translations)?)
         .execute(&self.pool)
-        .await
-        .map_err(conflict_err("a scope with this name already exists"))?;
+        .await;
+        self.changed();
+        done.map_err(conflict_err("a scope with this name already exists"))?;
         Ok(())
     }
 
@@ -58,8 +59,9 @@ impl ScopeStore for SqliteStore {
         .bind(scope.is_default)
         .bind(to_json(&scope.translations)?)
         .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
+        .await;
+        self.changed();
+        let done = done.map_err(db_err)?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
@@ -70,8 +72,8 @@ impl ScopeStore for SqliteStore {
         let done = sqlx::query("DELETE FROM scopes WHERE name = ?1")
             .bind(name)
             .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
-        Ok(done.rows_affected() > 0)
+            .await;
+        self.changed();
+        Ok(done.map_err(db_err)?.rows_affected() > 0)
     }
 }

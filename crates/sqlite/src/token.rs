@@ -368,6 +368,7 @@ impl TokenStore for SqliteStore {
         let access = revoke_matching(&mut tx, "access_tokens", filter).await?;
         let refresh = revoke_matching(&mut tx, "refresh_tokens", filter).await?;
         tx.commit().await.map_err(db_err)?;
+        self.changed();
         Ok(access + refresh)
     }
 }

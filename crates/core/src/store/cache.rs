@@ -114,6 +114,12 @@ impl ReadCache {
         Ticket(now)
     }
 
+    /// The ticket for the versions last observed (`None` before the first observation): for a
+    /// store that knows nothing changed since, without reading the versions again.
+    pub fn ticket(&self) -> Option<Ticket> {
+        self.read().seen.map(Ticket)
+    }
+
     /// A cached client.
     pub fn client(&self, id: &str) -> Option<Client> {
         self.read().clients.get(id).map(|c| Client::clone(c))
