@@ -103,17 +103,39 @@ impl Cli {
     }
 }
 
-fn init_logging(default_filter: &str) {
+fn log_filter(default_filter: &str) -> tracing_subscriber::EnvFilter {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
+    EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(default_filter))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+        .unwrap_or_else(|_| EnvFilter::new("info"))
+}
+
+/// Log to stderr, line by line (management commands).
+fn init_logging(default_filter: &str) {
     use std::io::IsTerminal;
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(log_filter(default_filter))
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .try_init();
+}
+
+/// Log to stderr through a writer thread (`serve`): a request formats its line and queues it;
+/// the thread writes whatever is queued with one system call and flushes whenever the queue
+/// is empty, so lines appear at once when idle and in batches under load. Nothing is dropped
+/// (a full queue makes the caller wait). The guard flushes what is left when dropped.
+fn init_server_logging(default_filter: &str) -> tracing_appender::non_blocking::WorkerGuard {
+    use std::io::IsTerminal;
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("portcullis-log")
+        .finish(std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr()));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(log_filter(default_filter))
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(writer)
+        .try_init();
+    guard
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
@@ -121,7 +143,7 @@ async fn run(cli: Cli) -> Result<(), String> {
     let settings = Settings::load(cli.config.as_deref(), |k| std::env::var(k).ok(), &flags)?;
     match cli.command {
         Command::Serve(_) => {
-            init_logging(&settings.log);
+            let _flush_on_exit = init_server_logging(&settings.log);
             serve::run(settings).await
         }
         Command::Migrate => {
