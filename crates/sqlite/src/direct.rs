@@ -76,6 +76,8 @@ pub(crate) struct Direct {
     readers: Vec<Mutex<Connection>>,
     next: AtomicUsize,
     cache: ReadCache,
+    /// Jobs in the last batch.
+    last_batch: AtomicUsize,
 }
 
 impl std::fmt::Debug for Direct {
@@ -151,6 +153,7 @@ impl Direct {
             readers,
             next: AtomicUsize::new(0),
             cache: ReadCache::new(CacheLimits::default()),
+            last_batch: AtomicUsize::new(0),
         })
     }
 
@@ -162,6 +165,13 @@ impl Direct {
     {
         let (reply, answer) = oneshot::channel();
         lock(&self.queue).push(Box::new(Op { f: Some(f), out: None, reply: Some(reply) }));
+        if self.last_batch.load(Ordering::Relaxed) > 1 {
+            // Under concurrent load, let the requests this worker already has in hand queue
+            // their writes first: one commit then serves them all (a commit writes the same
+            // few index pages for one token or for a hundred). Alone (the last batch had one
+            // job) a request commits at once.
+            tokio::task::yield_now().await;
+        }
         // Lead one batch (with this job in it) if the write connection is free; whatever is
         // queued after it is drained by a task of its own, so this request is answered now.
         self.after_lead(self.lead_once());
@@ -260,6 +270,7 @@ impl Direct {
                 }
             }
             let n = batch.len();
+            self.last_batch.store(n, Ordering::Relaxed);
             for job in batch {
                 job.finish(&outcome);
             }
