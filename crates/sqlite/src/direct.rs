@@ -52,9 +52,9 @@ use tokio::sync::oneshot;
 /// Most jobs committed together.
 const MAX_BATCH: usize = 256;
 /// Jobs between two requests to the checkpointer thread (a job writes about 5 WAL pages).
-const KICK_JOBS: usize = 50;
+const KICK_JOBS: usize = 500;
 /// Jobs between two checkpoints by a leader, which let the WAL start over.
-const FINISH_JOBS: usize = 1000;
+const FINISH_JOBS: usize = 5000;
 /// Reader connections.
 const READERS: usize = 4;
 /// How long a check for other processes' commits stays good (see the module documentation).
