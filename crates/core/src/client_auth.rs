@@ -68,6 +68,10 @@ fn form_decode(s: &str) -> Result<String, OAuthError> {
             return Err(basic_error("malformed percent-encoding in Basic credentials"));
         }
     }
+    if !s.contains(['%', '+']) {
+        // Nothing to decode (generated ids and secrets): the text as it is.
+        return Ok(s.to_owned());
+    }
     let decoded: Vec<u8> = form_urlencoded::parse(format!("x={s}").as_bytes())
         .next()
         .map(|(_, v)| v.into_owned().into_bytes())

@@ -15,7 +15,9 @@ use crate::model::authorization::AuthorizationCode;
 use crate::model::client::AccessTokenFormat;
 use crate::model::client::Client;
 use crate::model::scope::ScopeSet;
-use crate::model::secret::{generate, generate_jti, hash_token, ordered_id, SecretString, TokenKind, VerifiedSecrets};
+use crate::model::secret::{
+    generate, generate_jti, hash_token, ordered_id, SecretString, TokenKind, VerifiedSecrets,
+};
 use crate::model::token::{AccessTokenRecord, RefreshTokenRecord};
 use crate::pkce::CodeChallengeMethod;
 use crate::signing::{KeyCache, KeyEncryptionKey};

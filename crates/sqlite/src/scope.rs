@@ -69,10 +69,7 @@ impl ScopeStore for SqliteStore {
     }
 
     async fn delete_scope(&self, name: &str) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM scopes WHERE name = ?1")
-            .bind(name)
-            .execute(&self.pool)
-            .await;
+        let done = sqlx::query("DELETE FROM scopes WHERE name = ?1").bind(name).execute(&self.pool).await;
         self.changed();
         Ok(done.map_err(db_err)?.rows_affected() > 0)
     }
