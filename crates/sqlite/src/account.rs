@@ -97,6 +97,7 @@ impl AccountStore for SqliteStore {
             sqlx::query(sql).bind(id).execute(&mut *tx).await.map_err(db_err)?;
         }
         tx.commit().await.map_err(db_err)?;
+        self.changed();
         Ok(true)
     }
 

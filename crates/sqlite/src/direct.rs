@@ -21,8 +21,8 @@
 //!   - the writer reads the counters inside each batch, just before `COMMIT`, and hands them
 //!     to the cache once the batch committed: a revocation made through this process is seen
 //!     by every request that starts after it was answered;
-//!   - every time the sqlx pool (management operations, sessions, purge) releases a
-//!     connection, the next request checks the file;
+//!   - when the store's own sqlx pool changed a client, a scope or an access token (management
+//!     operations, purge), the next request checks the file;
 //!   - changes by **other processes** (the management CLI, another server on the same file)
 //!     are found by asking SQLite whether anything was committed since the last look
 //!     (`PRAGMA data_version`) and, if so, reading the counters. That check costs a read
@@ -72,8 +72,10 @@ pub(crate) struct Direct {
     /// When the last check of the file started: nanoseconds since `born`, plus one (0: a check
     /// is due now).
     checked_at: AtomicU64,
+    /// How long a check stays good, in nanoseconds ([`RECHECK`] unless set).
+    recheck: AtomicU64,
     born: Instant,
-    /// Set when the sqlx pool released a connection (it may have committed something).
+    /// Set when the store's sqlx pool changed something the cache holds.
     pool_used: Arc<AtomicBool>,
     readers: Vec<Mutex<Connection>>,
     next: AtomicUsize,
@@ -114,7 +116,7 @@ fn open(path: &Path, busy: Duration) -> StoreResult<Connection> {
 
 impl Direct {
     /// Open the writer and readers on a database the sqlx pool has already migrated.
-    /// `pool_used` is set by the pool each time it releases a connection.
+    /// `pool_used` is set by the store after each pool write to a cached table.
     pub(crate) fn open(path: &Path, busy: Duration, pool_used: Arc<AtomicBool>) -> StoreResult<Direct> {
         let writer_conn = open(path, busy)?;
         // Checkpoints copy the WAL back into the database file. A thread of its own does the
@@ -150,6 +152,7 @@ impl Direct {
             busy,
             watch,
             checked_at: AtomicU64::new(0),
+            recheck: AtomicU64::new(u64::try_from(RECHECK.as_nanos()).unwrap_or(u64::MAX)),
             born: Instant::now(),
             pool_used,
             readers,
@@ -314,7 +317,7 @@ impl Direct {
     fn observe(&self) -> StoreResult<Ticket> {
         let start = u64::try_from(self.born.elapsed().as_nanos()).unwrap_or(u64::MAX - 1) + 1;
         let last = self.checked_at.load(Ordering::Acquire);
-        let recheck = u64::try_from(RECHECK.as_nanos()).unwrap_or(u64::MAX);
+        let recheck = self.recheck.load(Ordering::Relaxed);
         if last != 0 && start.saturating_sub(last) < recheck && !self.pool_used.load(Ordering::Acquire) {
             if let Some(ticket) = self.cache.ticket() {
                 return Ok(ticket);
@@ -331,6 +334,11 @@ impl Direct {
             Err(_) => {}
         }
         checked
+    }
+
+    /// Change how long a check for other processes' commits stays good.
+    pub(crate) fn set_recheck(&self, every: Duration) {
+        self.recheck.store(u64::try_from(every.as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
     /// Ask SQLite whether anything was committed since the last look; if so read the counters.

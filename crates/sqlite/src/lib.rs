@@ -66,7 +66,7 @@ pub struct SqliteStore {
     direct: Option<Arc<direct::Direct>>,
     /// The database file (`None` in memory), for [`SqliteStore::start_fast_paths`].
     path: Option<std::path::PathBuf>,
-    /// Set whenever the pool releases a connection: the read cache checks the file then.
+    /// Set by [`SqliteStore::changed`]: the read cache checks the file before its next answer.
     pool_used: Arc<AtomicBool>,
 }
 
@@ -122,7 +122,7 @@ impl SqliteStore {
         let pool = if is_memory(url) {
             // An in-memory database lives as long as one connection to it: keep exactly one,
             // forever, so the data survives and writers never contend.
-            pool_options(&pool_used)
+            pool_options()
                 .max_connections(1)
                 .min_connections(1)
                 .idle_timeout(None)
@@ -131,7 +131,7 @@ impl SqliteStore {
                 .connect_with(options)
                 .await
         } else {
-            pool_options(&pool_used)
+            pool_options()
                 .max_connections(MAX_CONNECTIONS)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(options.journal_mode(SqliteJournalMode::Wal))
@@ -177,10 +177,20 @@ impl SqliteStore {
 
     /// Tell the read cache of the hot paths that this process just committed through the pool
     /// a change to what it caches (clients, scopes, access tokens): the next request checks the
-    /// file. Called when the write returned, before the caller hears back. (The pool's release
-    /// hook does the same for every connection, but it runs after the caller goes on.)
+    /// file. Every pool write to those tables calls it when the write returned, before its
+    /// caller hears back. (Sessions, consents, accounts and keys are not cached; reads never
+    /// call it, so a user's introspection, which reads the account, costs no file check.)
     pub(crate) fn changed(&self) {
         self.pool_used.store(true, Ordering::Release);
+    }
+
+    /// Change how long another process's change may go unseen by this store's read cache
+    /// ([`OTHER_PROCESS_DELAY`] by default). Longer saves file checks; tests use a long one to
+    /// show that this store's own changes never depend on it.
+    pub fn set_other_process_delay(&self, delay: Duration) {
+        if let Some(d) = &self.direct {
+            d.set_recheck(delay);
+        }
     }
 
     /// Start a write transaction that holds the write lock from its first statement.
@@ -197,16 +207,10 @@ impl SqliteStore {
 /// rolls it back, and the pooled connection keeps the write lock, so every later write waits
 /// out the busy timeout and then fails. Such a connection is closed on release instead, which
 /// rolls the transaction back and frees the lock.
-///
-/// Every release also sets `used`: whatever the connection committed is then looked for by
-/// the read cache of the hot paths before the next request trusts it (`direct.rs`).
-fn pool_options(used: &Arc<AtomicBool>) -> SqlitePoolOptions {
+fn pool_options() -> SqlitePoolOptions {
     use sqlx::Connection;
-    let used = Arc::clone(used);
-    SqlitePoolOptions::new().after_release(move |conn, _| {
-        let used = Arc::clone(&used);
+    SqlitePoolOptions::new().after_release(|conn, _| {
         Box::pin(async move {
-            used.store(true, Ordering::Release);
             if conn.is_in_transaction() {
                 // A dropped `Transaction` queues its rollback without waiting for it: let the
                 // connection's worker (which runs commands in order) catch up first.
