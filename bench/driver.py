@@ -35,7 +35,8 @@ SCOPE = "api:read"
 PEER_ID, PEER_SECRET = "bench", "bench-secret-bench-secret-bench-secret"
 VERIFIER = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
 REDIRECT = "http://127.0.0.1/cb"
-JWT_PLACEHOLDER = "n/a until JWT access tokens land"
+# The --only groups, in the order they run. `portcullis` includes `jwt`.
+GROUPS = ("ceiling", "portcullis", "jwt", "api", "peer", "scale")
 
 
 def log(msg):
@@ -54,6 +55,21 @@ def post_form(url, fields, auth):
     req.add_header("Authorization", auth)
     with urllib.request.urlopen(req, timeout=30) as r:
         return json.loads(r.read())
+
+
+def get_json(url):
+    with urllib.request.urlopen(url, timeout=30) as r:
+        return json.loads(r.read())
+
+
+def jwt_parts(token):
+    """The decoded header and claims of a compact JWS (the signature is not checked here)."""
+    def part(s):
+        return json.loads(base64.urlsafe_b64decode(s + "=" * (-len(s) % 4)))
+    pieces = token.split(".")
+    if len(pieces) != 3:
+        raise ValueError(f"{len(pieces)} dot-separated parts, not 3")
+    return part(pieces[0]), part(pieces[1])
 
 
 # ---------------------------------------------------------------------------- processes
@@ -231,11 +247,13 @@ def fmt_mib(b):
 # ----------------------------------------------------------------------------- scenarios
 
 
-def setup_portcullis_db(db_url):
+def setup_portcullis_db(db_url, *client_args):
+    """Migrate, create the scope and one client_credentials client (`client_args` added to
+    `client create`); returns its id and secret."""
     cli(db_url, "migrate")
     cli(db_url, "scope", "create", SCOPE, "--description", "Benchmark scope")
     svc = cli(db_url, "client", "create", "--name", "bench-svc", "--grant-type", "client_credentials",
-              "--scope", SCOPE)
+              "--scope", SCOPE, *client_args)
     return svc["client_id"], svc["client_secret"]
 
 
@@ -321,6 +339,54 @@ def portcullis_scenarios(b, conns_list):
     finally:
         srv.stop()
     return {"portcullis": idle}, rates
+
+
+def check_jwt_access_token(base, client_id, auth):
+    """Issue one token and fail loudly unless it is an RFC 9068 JWT signed with ES256 by a key
+    the server publishes: the rows must not measure opaque tokens or another algorithm."""
+    resp = post_form(base + "/token", {"grant_type": "client_credentials", "scope": SCOPE}, auth)
+    token = resp.get("access_token") or ""
+    try:
+        header, claims = jwt_parts(token)
+    except ValueError as e:
+        raise SystemExit(f"JWT rows: the access token is not a JWT ({e}): {token[:40]}...")
+    problems = []
+    if header.get("alg") != "ES256":
+        problems.append(f"alg {header.get('alg')!r}, expected 'ES256'")
+    if header.get("typ") != "at+jwt":
+        problems.append(f"typ {header.get('typ')!r}, expected 'at+jwt'")
+    keys = [k for k in get_json(base + "/jwks.json").get("keys", []) if k.get("kid") == header.get("kid")]
+    if not keys or keys[0].get("alg") != "ES256" or keys[0].get("crv") != "P-256":
+        problems.append(f"kid {header.get('kid')!r} is not an ES256 (P-256) key in /jwks.json")
+    if claims.get("client_id") != client_id or claims.get("scope") != SCOPE or not claims.get("jti"):
+        problems.append(f"claims client_id/scope/jti: {claims.get('client_id')!r}/{claims.get('scope')!r}/"
+                        f"{claims.get('jti')!r}")
+    if problems:
+        raise SystemExit("JWT rows: the access token is not what they should measure: " + "; ".join(problems)
+                         + f"\n  header {json.dumps(header)}")
+    log(f"JWT access token checked: header {json.dumps(header, sort_keys=True)}, {len(token)} bytes")
+
+
+def jwt_scenarios(b, conns_list):
+    """client_credentials issuance of RFC 9068 JWT access tokens signed with ES256: a server of
+    its own (`signing_alg = ES256`, a fresh database), so the opaque rows run exactly as before
+    and this row starts, like theirs, from a database holding no tokens."""
+    db = os.path.join(b.workdir, "jwt.db")
+    url = f"sqlite://{db}"
+    svc_id, svc_secret = setup_portcullis_db(url, "--access-token-format", "jwt")
+    srv = Server("portcullis-jwt", [PORTCULLIS, "--database-url", url, "serve", "--listen", "127.0.0.1:0"],
+                 b.workdir, r"listening on (http://\S+)", env={"PORTCULLIS_SIGNING_ALG": "ES256"})
+    auth = basic(svc_id, svc_secret)
+    try:
+        check_jwt_access_token(srv.url, svc_id, auth)
+        for c in conns_list:
+            b.scenario("jwt", "client_credentials issuance, JWT access tokens (ES256)", srv, c, srv.url + "/token",
+                       "form.lua", {"BENCH_BODY": f"grant_type=client_credentials&scope={urllib.parse.quote(SCOPE)}",
+                                    "BENCH_AUTH": auth})
+        idle = idle_rss(srv, b.args.idle)
+    finally:
+        srv.stop()
+    return {"portcullis-jwt": idle}
 
 
 def idle_rss(srv, seconds):
@@ -439,6 +505,10 @@ def build_report(b, ceilings, idle, meta):
         }
         peer = by_key.get(("peer_" + r["key"], r["connections"]))
         r["vs_peer"] = ratio(r["rps"], peer and peer["rps"]) if not r["key"].startswith("peer") else None
+        if r["key"] == "jwt":
+            cc = by_key.get(("cc", r["connections"]))
+            r["vs_opaque"] = ratio(r["rps"], cc and cc["rps"])
+            r["vs_opaque_cpu"] = ratio(cc and cc["server_cpu_us_per_request"], r["server_cpu_us_per_request"])
         if r["key"].startswith("scale_"):
             base = by_key.get((r["group"] if r["group"] != "distinct" else "distinct_small", r["connections"]))
             r["vs_empty"] = ratio(r["rps"], base and base["rps"])
@@ -506,7 +576,6 @@ def render(report):
             f"{f(r['server_cpu_us_per_request'], '.0f'):>7} {f(cr['cpu'], '.1f'):>6} "
             f"{f(r.get('vs_peer'), '.1f'):>8} {f(r.get('vs_empty'), '.2f'):>8} {f(r.get('vs_empty_cpu'), '.2f'):>6}"
         )
-    lines.append(f"{'client_credentials issuance, JWT access tokens (ES256)':<66} {'1/32':>4} {JWT_PLACEHOLDER}")
     lines.append("")
     lines.append("×ceil: ratio to the ceiling at the same connection count (req/s: higher is better; "
                  "latency and RSS: how many times the ceiling's). RSS: the server's peak (VmHWM) during the row.")
@@ -515,6 +584,10 @@ def render(report):
     lines.append("vs peer: req/s over oidc-provider's in the same scenario. vs empty: req/s over the same "
                  "scenario without the large database; (CPU): the same as the inverse ratio of CPU µs per request.")
     lines.append("* a thread ran out of pre-minted inputs.")
+    jwt = [r for r in sorted(rows, key=lambda r: r["connections"]) if r["key"] == "jwt" and r.get("vs_opaque")]
+    if jwt:
+        lines.append("JWT over opaque issuance (req/s; CPU as the inverse ratio of CPU µs per request): " + ", ".join(
+            f"c={r['connections']} {r['vs_opaque']:.2f} (CPU {f(r.get('vs_opaque_cpu'), '.2f')})" for r in jwt))
     idle = report["idle"]
     lines.append("Idle after load: " + ", ".join(
         f"{k} {fmt_mib(v.get('rss_idle_after_load'))} MiB" for k, v in idle.items()))
@@ -543,7 +616,9 @@ def main():
     p.add_argument("--known", type=int, default=100_000, help="seeded tokens the distinct-introspection rows draw from")
     p.add_argument("--skip-peer", action="store_true", help="do not run oidc-provider")
     p.add_argument("--skip-scale", action="store_true", help="do not run the 1M-token rows")
-    p.add_argument("--only", default="", help="comma list: ceiling,portcullis,api,peer,scale")
+    p.add_argument("--only", default="",
+                   help="comma list of groups: ceiling,portcullis,jwt,api,peer,scale (default all); "
+                        "portcullis includes jwt (the JWT access token rows, a server of their own)")
     p.add_argument("--out", default=os.path.join(HERE, "results"), help="where results are written")
     p.add_argument("--keep", action="store_true", help="keep the work directory (databases, logs)")
     a = p.parse_args()
@@ -552,7 +627,12 @@ def main():
     a.scale_tokens = a.scale_tokens if a.scale_tokens is not None else (100_000 if a.quick else 1_000_000)
     a.known = min(a.known, a.scale_tokens, 10_000 if a.quick else a.known)
     a.idle = 2 if a.quick else 5
-    only = set(filter(None, a.only.split(","))) or {"ceiling", "portcullis", "api", "peer", "scale"}
+    only = {g.strip() for g in a.only.split(",") if g.strip()} or set(GROUPS)
+    unknown = only - set(GROUPS)
+    if unknown:
+        p.error(f"--only: unknown group(s) {', '.join(sorted(unknown))}; expected {','.join(GROUPS)}")
+    if "portcullis" in only:
+        only.add("jwt")
     if a.skip_peer:
         only.discard("peer")
     if a.skip_scale:
@@ -587,6 +667,8 @@ def main():
         if "portcullis" in only:
             i, rates = portcullis_scenarios(b, conns)
             idle.update(i)
+        if "jwt" in only:
+            idle.update(jwt_scenarios(b, conns))
         if "api" in only:
             idle.update(api_scenarios(b, conns))
         if "peer" in only:
