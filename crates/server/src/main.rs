@@ -1,6 +1,7 @@
 //! `portcullis`: the ready-to-run authorization server and its management CLI.
 
 mod cli;
+mod logwriter;
 mod pages;
 mod serve;
 mod settings;
@@ -120,22 +121,28 @@ fn init_logging(default_filter: &str) {
         .try_init();
 }
 
-/// Log to stderr through a writer thread (`serve`): a request formats its line and queues it;
-/// the thread writes whatever is queued with one system call and flushes whenever the queue
-/// is empty, so lines appear at once when idle and in batches under load. Nothing is dropped
-/// (a full queue makes the caller wait). The guard flushes what is left when dropped.
-fn init_server_logging(default_filter: &str) -> tracing_appender::non_blocking::WorkerGuard {
+/// Log to stderr through the buffered writer (`serve`, see `logwriter.rs`): a request copies
+/// its formatted line into memory; a thread writes the lines, at most `FLUSH_EVERY` later. The
+/// guard writes what is left when dropped.
+fn init_server_logging(default_filter: &str) -> Option<logwriter::FlushGuard> {
     use std::io::IsTerminal;
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .thread_name("portcullis-log")
-        .finish(std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr()));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(log_filter(default_filter))
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(writer)
-        .try_init();
-    guard
+    let ansi = std::io::stderr().is_terminal();
+    match logwriter::start(std::io::stderr()) {
+        Ok((writer, guard)) => {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(log_filter(default_filter))
+                .with_ansi(ansi)
+                .with_writer(writer)
+                .try_init();
+            Some(guard)
+        }
+        Err(e) => {
+            // No thread: log line by line instead.
+            init_logging(default_filter);
+            tracing::warn!(error = %e, "cannot start the log writer thread; logging unbuffered");
+            None
+        }
+    }
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
