@@ -2,7 +2,8 @@
 //! (OIDC Core §2) and JWT access tokens (RFC 9068).
 //!
 //! Keys live in the [`KeyStore`](crate::store::KeyStore); every node reads them from there, so
-//! a rotation made by one node (or by `portcullis keys rotate`) is seen by all at once. The
+//! a rotation made by one node (or by `portcullis keys rotate`) is published by all at once
+//! and signs on all within [`KEY_LIST_MAX_AGE`] (signing reuses the key list that long). The
 //! life cycle is in [`SigningKeyRecord`]: a key is published from creation, signs from
 //! `not_before` until a successor takes over, and stays published (so what it signed still
 //! verifies) for the *retention* after that: the longest lifetime of anything it can have
@@ -20,12 +21,13 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
 use rand::RngCore;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -208,19 +210,106 @@ fn jose_alg(alg: SigningAlg) -> Algorithm {
     }
 }
 
-/// The signing key of a stored record.
-fn encoding_key(alg: SigningAlg, pkcs8: &[u8]) -> Result<EncodingKey, String> {
-    Ok(match alg {
-        SigningAlg::RS256 => {
-            use rsa::pkcs1::EncodeRsaPrivateKey;
-            use rsa::pkcs8::DecodePrivateKey;
-            let key = rsa::RsaPrivateKey::from_pkcs8_der(pkcs8).map_err(|e| e.to_string())?;
-            let pkcs1 = key.to_pkcs1_der().map_err(|e| e.to_string())?;
-            EncodingKey::from_rsa_der(pkcs1.as_bytes())
+/// A private key parsed once from its PKCS#8 and kept, ready to sign. Parsing is the
+/// expensive part (P-256 and Ed25519 derive the public key, a scalar multiplication; RSA
+/// decodes and checks its big integers and precomputes the CRT values): done per token it
+/// cost more than the signature itself. Every variant is `Send + Sync` and signs through
+/// `&self`, so one parsed key serves all requests at once.
+enum JwsSigner {
+    /// RSASSA-PKCS1-v1_5 with SHA-256 (RFC 7518 §3.3).
+    Rs256(rsa::pkcs1v15::SigningKey<Sha256>),
+    /// ECDSA P-256 with SHA-256 (RFC 7518 §3.4).
+    Es256(p256::ecdsa::SigningKey),
+    /// Ed25519 (RFC 8037 §3.1).
+    EdDsa(ed25519_dalek::SigningKey),
+}
+
+impl JwsSigner {
+    /// Parse the PKCS#8 DER of a key of algorithm `alg`.
+    fn parse(alg: SigningAlg, pkcs8: &[u8]) -> Result<Self, String> {
+        Ok(match alg {
+            SigningAlg::RS256 => {
+                use rsa::pkcs8::DecodePrivateKey;
+                let key = rsa::RsaPrivateKey::from_pkcs8_der(pkcs8).map_err(|e| e.to_string())?;
+                Self::Rs256(rsa::pkcs1v15::SigningKey::<Sha256>::new(key))
+            }
+            SigningAlg::ES256 => {
+                use p256::pkcs8::DecodePrivateKey;
+                Self::Es256(p256::ecdsa::SigningKey::from_pkcs8_der(pkcs8).map_err(|e| e.to_string())?)
+            }
+            SigningAlg::EdDSA => {
+                use ed25519_dalek::pkcs8::DecodePrivateKey;
+                Self::EdDsa(ed25519_dalek::SigningKey::from_pkcs8_der(pkcs8).map_err(|e| e.to_string())?)
+            }
+        })
+    }
+
+    /// The JWS Signature over `signing_input` (RFC 7515 §5.1 step 5), as the bytes that are
+    /// base64url-encoded into the third segment. The signatures are RustCrypto's; this only
+    /// picks the encoding each algorithm's RFC prescribes.
+    fn sign(&self, signing_input: &[u8]) -> Result<Vec<u8>, String> {
+        match self {
+            Self::Rs256(key) => {
+                // The randomized signer: with an RNG, `rsa` blinds the private-key operation
+                // (RUSTSEC-2023-0071, the Marvin timing attack, is against the unblinded one).
+                // PKCS#1 v1.5 signatures stay deterministic; the RNG only feeds the blinding.
+                use rsa::signature::{RandomizedSigner, SignatureEncoding};
+                let sig = key
+                    .try_sign_with_rng(&mut rand::thread_rng(), signing_input)
+                    .map_err(|e| e.to_string())?;
+                Ok(sig.to_vec())
+            }
+            Self::Es256(key) => {
+                // RFC 7518 §3.4: the signature is R and S as 32-byte big-endian integers,
+                // concatenated (64 bytes), not DER. RFC 6979 deterministic nonces (RustCrypto's
+                // `Signer`), as the JOSE library used before.
+                use p256::ecdsa::signature::Signer;
+                let sig: p256::ecdsa::Signature = key.try_sign(signing_input).map_err(|e| e.to_string())?;
+                Ok(sig.to_bytes().to_vec())
+            }
+            Self::EdDsa(key) => {
+                // RFC 8037 §3.1: the 64-byte Ed25519 signature (RFC 8032 §5.1.6).
+                use ed25519_dalek::Signer;
+                let sig = key.try_sign(signing_input).map_err(|e| e.to_string())?;
+                Ok(sig.to_bytes().to_vec())
+            }
         }
-        SigningAlg::ES256 => EncodingKey::from_ec_der(pkcs8),
-        SigningAlg::EdDSA => EncodingKey::from_ed_der(pkcs8),
-    })
+    }
+}
+
+/// The JWS Protected Header we send: the same members, in the same order, as the JOSE
+/// library's `Header` serialized before (`typ`, `alg`, `kid`; it skips unset members, so no
+/// `null`s). `kid` (RFC 7515 §4.1.4) names the key; `typ` (§4.1.9) is `JWT` or `at+jwt`.
+#[derive(serde::Serialize)]
+struct ProtectedHeader<'a> {
+    typ: &'a str,
+    alg: &'static str,
+    kid: &'a str,
+}
+
+/// A JWS in the Compact Serialization (RFC 7515 §7.1):
+/// BASE64URL(UTF8(JWS Protected Header)) '.' BASE64URL(JWS Payload) '.' BASE64URL(JWS Signature),
+/// where the signature is over the ASCII of the first two segments joined by '.' (§5.1 steps
+/// 5-6). The payload is the JSON of the claims (RFC 7519 §7.1 step 1-2). Base64url without
+/// padding (§2).
+fn compact_jws(
+    signer: &JwsSigner,
+    alg: SigningAlg,
+    kid: &str,
+    typ: &str,
+    claims: &Map<String, Value>,
+) -> Result<String, String> {
+    let header =
+        serde_json::to_vec(&ProtectedHeader { typ, alg: alg.as_str(), kid }).map_err(|e| e.to_string())?;
+    let payload = serde_json::to_vec(claims).map_err(|e| e.to_string())?;
+    let mut jws = String::with_capacity((header.len() + payload.len()) * 4 / 3 + 400);
+    URL_SAFE_NO_PAD.encode_string(&header, &mut jws);
+    jws.push('.');
+    URL_SAFE_NO_PAD.encode_string(&payload, &mut jws);
+    let signature = signer.sign(jws.as_bytes())?;
+    jws.push('.');
+    URL_SAFE_NO_PAD.encode_string(&signature, &mut jws);
+    Ok(jws)
 }
 
 fn str_member<'a>(jwk: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
@@ -424,11 +513,62 @@ pub fn verify_jwt<'k>(
     Ok(claims)
 }
 
-/// Parsed private keys by `kid`, so RSA keys are not re-parsed for every token.
-#[derive(Default)]
+/// Per-process caches of what signing reads: the parsed private keys by `kid`, and the key
+/// list from the store, reused for at most [`KEY_LIST_MAX_AGE`] (which says why that is
+/// safe). Parsed keys are looked up by `kid` (the thumbprint of the public key, so a `kid`
+/// never names two keys) only for a record the key list chose; a key retired by this process
+/// is dropped from both at once.
 pub(crate) struct KeyCache {
-    keys: Mutex<HashMap<String, Arc<EncodingKey>>>,
+    signers: Mutex<HashMap<String, Arc<JwsSigner>>>,
+    list: Mutex<KeyList>,
 }
+
+impl Default for KeyCache {
+    fn default() -> Self {
+        Self {
+            signers: Mutex::default(),
+            list: Mutex::new(KeyList { generation: 0, max_age: KEY_LIST_MAX_AGE, current: None }),
+        }
+    }
+}
+
+struct KeyList {
+    /// Bumped by every key write of this process, so a read that began before it is not kept.
+    generation: u64,
+    max_age: Duration,
+    /// When the store read that produced the list began, and the list.
+    current: Option<(Instant, Arc<Vec<SigningKeyRecord>>)>,
+}
+
+/// How long a server reuses the signing key list it read from the store before reading it
+/// again, counted from when that read began. Issuing a signed token then costs no store read
+/// (one was an eighth of a JWT issuance's CPU).
+///
+/// Which key of the list signs is still decided per token from the request's `now`
+/// (`signs_at`), so a rotation published ahead (`not_before`) or a scheduled retirement
+/// (`retire_at`) takes effect on time whatever the list's age. Staleness only concerns changes
+/// to the stored rows:
+/// - **Made by this server** (`ensure_signing_key`, `rotate_signing_key`,
+///   `retire_signing_key`): each drops the list once its write has returned, and a read that
+///   began before the drop is not kept, so every token whose signing starts after the call
+///   returned uses the new rows. A key retired here never signs again; a key rotated in with
+///   `activate_in = 0` signs the next token.
+/// - **Made by another node or the CLI**: seen by every token signed 1 s or more after the
+///   change was committed. Signing from a slightly older list never produces a token that
+///   fails to verify: a key that stops signing stays in the JWKS for the retention (the
+///   lifetime of anything it signed), and a new key is in the JWKS from the moment it is
+///   stored. So during the up to 1 s in which this node still signs with the predecessor,
+///   both keys verify. A key rotated in elsewhere starts signing here within the bound
+///   (scheduled rotation publishes keys ahead, so there the switch is exact).
+/// - **A key retired elsewhere for compromise** (`keys retire --now`) leaves the JWKS at once,
+///   but this node may go on signing with it for up to 1 s after the retirement committed.
+///   Those tokens fail verification here and at every verifier that has refetched the JWKS,
+///   like the tokens the key signed earlier. No token is signed with it after the bound: a
+///   failed store read is an error, never a reason to keep the old list longer.
+///
+/// [`OAuthServer::set_key_list_max_age`] changes the bound; zero reads the store for every
+/// signed token.
+pub const KEY_LIST_MAX_AGE: Duration = Duration::from_secs(1);
 
 /// Entries kept before the cache starts over (a handful of keys are ever live).
 const KEY_CACHE_CAPACITY: usize = 16;
@@ -503,7 +643,10 @@ impl OAuthServer {
             return self.rotate_signing_key(0).await.map(|k| Some(k.kid));
         }
         let key = self.generate(now, now)?;
-        if self.store().create_first_key(&key, now).await? {
+        let created = self.store().create_first_key(&key, now).await;
+        // Whether this node or another was first, the cached list lacks the key now stored.
+        self.forget_key_list();
+        if created? {
             tracing::info!(kid = %key.kid, alg = %key.alg, "generated the first signing key");
             Ok(Some(key.kid))
         } else {
@@ -518,7 +661,10 @@ impl OAuthServer {
         self.check_sealing(&self.store().list_keys().await?, now)?;
         let key = self.generate(now, now + activate_in.max(0))?;
         let retention = self.key_retention().await?;
-        self.store().rotate_key(&key, retention).await?;
+        let rotated = self.store().rotate_key(&key, retention).await;
+        // Dropped even on error: the write may have committed before the error was reported.
+        self.forget_key_list();
+        rotated?;
         tracing::info!(kid = %key.kid, alg = %key.alg, not_before = key.not_before, "rotated the signing key");
         Ok(key)
     }
@@ -543,8 +689,10 @@ impl OAuthServer {
             if target.signs_at(now) && !others_sign { Some(self.rotate_signing_key(0).await?) } else { None };
         let retention = self.key_retention().await?;
         let expires_at = if immediately { now } else { now + retention };
-        self.store().retire_key(kid, now, expires_at).await?;
-        self.inner_key_cache().keys.lock().map(|mut m| m.remove(kid)).ok();
+        let retired = self.store().retire_key(kid, now, expires_at).await;
+        self.forget_key_list();
+        self.inner_key_cache().signers.lock().map(|mut m| m.remove(kid)).ok();
+        retired?;
         let key = self
             .store()
             .list_keys()
@@ -556,27 +704,84 @@ impl OAuthServer {
         Ok(Some(Retired { key, replacement }))
     }
 
-    /// The key that signs now, creating the first one if there is none.
-    pub(crate) async fn signing_key(&self, now: UnixTime) -> Result<SigningKeyRecord, OAuthError> {
-        for _ in 0..2 {
-            let keys = self.store().list_keys().await?;
-            if let Some(k) = keys.into_iter().rev().find(|k| k.signs_at(now)) {
-                return Ok(k);
+    /// Change how long the signing key list is reused ([`KEY_LIST_MAX_AGE`] by default, which
+    /// explains the trade-off). Zero reads the store for every signed token, so a key change
+    /// made by another process is seen at once; tests use a long one to show that this
+    /// server's own changes never depend on it. Drops the list held now.
+    pub fn set_key_list_max_age(&self, max_age: Duration) {
+        if let Ok(mut l) = self.inner_key_cache().list.lock() {
+            l.max_age = max_age;
+            l.generation = l.generation.wrapping_add(1);
+            l.current = None;
+        }
+    }
+
+    /// Drop the cached key list (after this process wrote keys). A read already under way is
+    /// not kept either.
+    fn forget_key_list(&self) {
+        if let Ok(mut l) = self.inner_key_cache().list.lock() {
+            l.generation = l.generation.wrapping_add(1);
+            l.current = None;
+        }
+    }
+
+    /// The stored keys, from the cache when its list is younger than the bound.
+    async fn key_list(&self) -> Result<Arc<Vec<SigningKeyRecord>>, OAuthError> {
+        if let Ok(l) = self.inner_key_cache().list.lock() {
+            if let Some((read_at, keys)) = &l.current {
+                if read_at.elapsed() < l.max_age {
+                    return Ok(keys.clone());
+                }
             }
+        }
+        self.read_key_list().await
+    }
+
+    /// Read the keys from the store and cache them, stamped with the time the read began (so
+    /// the bound counts from the oldest state the list can reflect). Not cached when this
+    /// process wrote keys meanwhile, nor over a list from a later read.
+    async fn read_key_list(&self) -> Result<Arc<Vec<SigningKeyRecord>>, OAuthError> {
+        let cache = self.inner_key_cache();
+        let generation = cache.list.lock().map(|l| l.generation).ok();
+        let read_at = Instant::now();
+        let keys = Arc::new(self.store().list_keys().await?);
+        if let Ok(mut l) = cache.list.lock() {
+            let newer = l.current.as_ref().is_none_or(|(at, _)| *at <= read_at);
+            if Some(l.generation) == generation && newer && !l.max_age.is_zero() {
+                l.current = Some((read_at, keys.clone()));
+            }
+        }
+        Ok(keys)
+    }
+
+    /// The key that signs now, creating the first one if there is none. The key list comes
+    /// from the cache (see [`KEY_LIST_MAX_AGE`] for how stale it may be and why that is safe).
+    pub(crate) async fn signing_key(&self, now: UnixTime) -> Result<SigningKeyRecord, OAuthError> {
+        let keys = self.key_list().await?;
+        if let Some(k) = keys.iter().rev().find(|k| k.signs_at(now)) {
+            return Ok(k.clone());
+        }
+        // None signs in what we hold: first use, every key retired, or a stale list. Create
+        // or rotate if needed, then read the store itself.
+        for _ in 0..2 {
             self.ensure_signing_key().await?;
+            let keys = self.read_key_list().await?;
+            if let Some(k) = keys.iter().rev().find(|k| k.signs_at(now)) {
+                return Ok(k.clone());
+            }
         }
         Err(server_error("no signing key is available"))
     }
 
-    fn parsed_key(&self, key: &SigningKeyRecord) -> Result<Arc<EncodingKey>, OAuthError> {
+    fn parsed_key(&self, key: &SigningKeyRecord) -> Result<Arc<JwsSigner>, OAuthError> {
         let cache = self.inner_key_cache();
-        if let Some(k) = cache.keys.lock().ok().and_then(|m| m.get(&key.kid).cloned()) {
+        if let Some(k) = cache.signers.lock().ok().and_then(|m| m.get(&key.kid).cloned()) {
             return Ok(k);
         }
         let pkcs8 =
             load_private(self.key_encryption_key(), &key.kid, &key.private_key).map_err(server_error)?;
-        let parsed = Arc::new(encoding_key(key.alg, &pkcs8).map_err(server_error)?);
-        if let Ok(mut m) = cache.keys.lock() {
+        let parsed = Arc::new(JwsSigner::parse(key.alg, &pkcs8).map_err(server_error)?);
+        if let Ok(mut m) = cache.signers.lock() {
             if m.len() >= KEY_CACHE_CAPACITY {
                 m.clear();
             }
@@ -593,11 +798,8 @@ impl OAuthServer {
         typ: &str,
         claims: &Map<String, Value>,
     ) -> Result<String, OAuthError> {
-        let encoding = self.parsed_key(key)?;
-        let mut header = Header::new(jose_alg(key.alg));
-        header.typ = Some(typ.to_owned());
-        header.kid = Some(key.kid.clone());
-        jsonwebtoken::encode(&header, claims, &encoding).map_err(server_error)
+        let signer = self.parsed_key(key)?;
+        compact_jws(&signer, key.alg, &key.kid, typ, claims).map_err(server_error)
     }
 
     /// Verify a JWT this server issued (`typ` as given) against the keys published now.
@@ -638,13 +840,102 @@ mod tests {
         v.as_object().cloned().unwrap_or_default()
     }
 
+    /// Sign the way the server does: parsed signer, our compact serialization.
     fn sign(key: &SigningKeyRecord, typ: &str, c: &Map<String, Value>) -> String {
         let pkcs8 = load_private(None, &key.kid, &key.private_key).unwrap();
-        let enc = encoding_key(key.alg, &pkcs8).unwrap();
-        let mut h = Header::new(jose_alg(key.alg));
-        h.typ = Some(typ.into());
-        h.kid = Some(key.kid.clone());
-        jsonwebtoken::encode(&h, c, &enc).unwrap()
+        let signer = JwsSigner::parse(key.alg, &pkcs8).unwrap();
+        compact_jws(&signer, key.alg, &key.kid, typ, c).unwrap()
+    }
+
+    /// The verification key of a public JWK, built straight from its members with the JOSE
+    /// library (not through `decoding_key`).
+    fn library_key(jwk: &Map<String, Value>) -> DecodingKey {
+        let m = |n: &str| jwk.get(n).and_then(Value::as_str).unwrap();
+        match m("kty") {
+            "RSA" => DecodingKey::from_rsa_components(m("n"), m("e")).unwrap(),
+            "EC" => DecodingKey::from_ec_components(m("x"), m("y")).unwrap(),
+            "OKP" => DecodingKey::from_ed_components(m("x")).unwrap(),
+            other => panic!("kty {other}"),
+        }
+    }
+
+    #[test]
+    fn our_compact_jws_verifies_with_the_jose_library_and_has_its_exact_header() {
+        for (alg, sig_len) in [(SigningAlg::RS256, 256), (SigningAlg::ES256, 64), (SigningAlg::EdDSA, 64)] {
+            let key = generate_key(alg, None, 0, 0).unwrap();
+            let mut c = claims(100);
+            c.insert("name".into(), "Zoë \"quoted\" </script>\u{2028}".into());
+            for typ in ["at+jwt", "JWT"] {
+                let token = sign(&key, typ, &c);
+                let segments: Vec<&str> = token.split('.').collect();
+                assert_eq!(segments.len(), 3, "{alg}");
+                assert!(segments.iter().all(|s| is_b64url(s)), "base64url without padding: {token}");
+
+                // The header is byte for byte what jsonwebtoken's `Header` serialized before,
+                // and has exactly typ, alg and kid (no null members).
+                let header = URL_SAFE_NO_PAD.decode(segments[0]).unwrap();
+                let mut theirs = Header::new(jose_alg(alg));
+                theirs.typ = Some(typ.into());
+                theirs.kid = Some(key.kid.clone());
+                assert_eq!(header, serde_json::to_vec(&theirs).unwrap(), "{alg}");
+                let members: Value = serde_json::from_slice(&header).unwrap();
+                let expected = serde_json::json!({"typ": typ, "alg": alg.as_str(), "kid": key.kid});
+                assert_eq!(members, expected);
+                // The payload is the claims' JSON, as jsonwebtoken encoded it.
+                let payload = URL_SAFE_NO_PAD.decode(segments[1]).unwrap();
+                assert_eq!(payload, serde_json::to_vec(&c).unwrap());
+                // RFC 7518 §3.3/§3.4, RFC 8037 §3.1 signature sizes (ES256: R || S, not DER).
+                assert_eq!(URL_SAFE_NO_PAD.decode(segments[2]).unwrap().len(), sig_len, "{alg}");
+
+                // jsonwebtoken verifies it against the public key.
+                let mut validation = Validation::new(jose_alg(alg));
+                validation.set_audience(&["c"]);
+                validation.validate_exp = false;
+                let data = jsonwebtoken::decode::<Map<String, Value>>(
+                    &token,
+                    &library_key(&key.public_jwk),
+                    &validation,
+                )
+                .unwrap_or_else(|e| panic!("{alg} {typ}: {e}"));
+                assert_eq!(data.claims, c);
+                assert_eq!(data.header.typ.as_deref(), Some(typ));
+                assert_eq!(data.header.kid.as_deref(), Some(key.kid.as_str()));
+                // Tampering with any segment breaks it.
+                let tampered = format!("{}.{}.{}", segments[0], b64(b"{\"sub\":\"x\"}"), segments[2]);
+                let err = jsonwebtoken::decode::<Map<String, Value>>(
+                    &tampered,
+                    &library_key(&key.public_jwk),
+                    &validation,
+                );
+                assert!(err.is_err(), "{alg}");
+            }
+        }
+    }
+
+    #[test]
+    fn es256_signatures_are_deterministic_and_rs256_ones_match_the_unblinded_signer() {
+        // ES256: RFC 6979 nonces, as the JOSE library's signer: same input, same token.
+        let key = generate_key(SigningAlg::ES256, None, 0, 0).unwrap();
+        assert_eq!(sign(&key, "JWT", &claims(100)), sign(&key, "JWT", &claims(100)));
+        // RS256: PKCS#1 v1.5 is deterministic; blinding changes how, not what, is computed.
+        use rsa::signature::{SignatureEncoding, Signer};
+        let key = generate_key(SigningAlg::RS256, None, 0, 0).unwrap();
+        let token = sign(&key, "JWT", &claims(100));
+        let (input, sig) = token.rsplit_once('.').unwrap();
+        let pkcs8 = load_private(None, &key.kid, &key.private_key).unwrap();
+        let JwsSigner::Rs256(rsa_key) = JwsSigner::parse(SigningAlg::RS256, &pkcs8).unwrap() else {
+            panic!("not RSA");
+        };
+        assert_eq!(URL_SAFE_NO_PAD.decode(sig).unwrap(), rsa_key.sign(input.as_bytes()).to_vec());
+    }
+
+    #[test]
+    fn a_key_of_another_algorithm_does_not_parse() {
+        let ec = generate_key(SigningAlg::ES256, None, 0, 0).unwrap();
+        let pkcs8 = load_private(None, &ec.kid, &ec.private_key).unwrap();
+        assert!(JwsSigner::parse(SigningAlg::EdDSA, &pkcs8).is_err());
+        assert!(JwsSigner::parse(SigningAlg::RS256, &pkcs8).is_err());
+        assert!(JwsSigner::parse(SigningAlg::ES256, b"garbage").is_err());
     }
 
     fn check(now: i64) -> JwtCheck<'static> {
@@ -756,7 +1047,12 @@ mod tests {
         let mut h = Header::new(Algorithm::HS256);
         h.typ = Some("JWT".into());
         h.kid = Some(key.kid.clone());
-        let t = jsonwebtoken::encode(&h, &claims(100), &EncodingKey::from_secret(secret.as_bytes())).unwrap();
+        let t = jsonwebtoken::encode(
+            &h,
+            &claims(100),
+            &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap();
         assert_eq!(verify_jwt(&t, [&key.public_jwk], &check(100)).err(), Some(JwtError::BadSignature));
     }
 

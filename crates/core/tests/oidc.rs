@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -536,6 +537,54 @@ async fn retiring_the_signing_key_now_revokes_what_it_signed_and_replaces_it() {
     assert!(done.replacement.is_some());
     let res = o.f.token(&[("grant_type", "client_credentials")], Some((&o.id, &o.secret))).await;
     assert_eq!(res.status(), 200, "{}", res.body());
+}
+
+#[tokio::test]
+async fn the_key_list_is_cached_but_this_servers_own_key_changes_apply_to_the_next_token() {
+    let o = op_with(es256(), ClientSpec::confidential(&["client_credentials"]).jwt()).await;
+    // An hour: only what this server does itself can make it read the keys again.
+    o.server().set_key_list_max_age(Duration::from_secs(3600));
+    let kid_now = || async {
+        let body = o.token(&[("grant_type", "client_credentials")]).await;
+        s(&parts(s(&body["access_token"])).0["kid"]).to_owned()
+    };
+    let first = kid_now().await;
+    // Another server on the same store (another node, the CLI) rotates. This one keeps
+    // signing from its cached list, with the previous key, which stays published.
+    let elsewhere = Builder::new(es256())
+        .store(o.f.store.clone() as Arc<dyn Store>)
+        .clock(Arc::new(o.f.clock.clone()))
+        .build()
+        .unwrap();
+    let theirs = elsewhere.rotate_signing_key(0).await.unwrap();
+    assert_eq!(kid_now().await, first, "the list is cached");
+    assert_eq!(kids(o.server()).await, vec![first.clone(), theirs.kid.clone()], "both verify meanwhile");
+    // With no reuse, every token reads the store.
+    o.server().set_key_list_max_age(Duration::ZERO);
+    assert_eq!(kid_now().await, theirs.kid);
+    o.server().set_key_list_max_age(Duration::from_secs(3600));
+    assert_eq!(kid_now().await, theirs.kid, "setting the bound never brings an older list back");
+
+    // This server's own rotation: the very next token is signed with the new key.
+    let mine = o.server().rotate_signing_key(0).await.unwrap();
+    assert_eq!(kid_now().await, mine.kid);
+    // Its own retirement for compromise: the key never signs again; the replacement does.
+    let done = o.server().retire_signing_key(&mine.kid, true).await.unwrap().unwrap();
+    let replacement = done.replacement.expect("it was signing");
+    for _ in 0..3 {
+        assert_eq!(kid_now().await, replacement.kid);
+    }
+    // A key published ahead takes over at its `not_before`, decided per token from the
+    // cached list: scheduled changes need no store read.
+    let next = o.server().rotate_signing_key(300).await.unwrap();
+    assert_eq!(kid_now().await, replacement.kid, "published ahead, not signing yet");
+    o.f.clock.advance(300);
+    assert_eq!(kid_now().await, next.kid);
+    // A key retired elsewhere for compromise: with the default bound (1 s) this server signs
+    // with it for at most that long; with no reuse, not once.
+    o.server().set_key_list_max_age(Duration::ZERO);
+    elsewhere.retire_signing_key(&next.kid, true).await.unwrap().unwrap();
+    assert_ne!(kid_now().await, next.kid);
 }
 
 #[tokio::test]
