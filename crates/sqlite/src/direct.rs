@@ -69,14 +69,15 @@ pub(crate) struct Direct {
     busy: Duration,
     checkpoint: SyncSender<()>,
     watch: Mutex<Watch>,
-    /// When the last check of the file started: nanoseconds since `born`, plus one (0: a check
-    /// is due now).
+    /// When the last check of the file started: nanoseconds since `born`.
     checked_at: AtomicU64,
     /// How long a check stays good, in nanoseconds ([`RECHECK`] unless set).
     recheck: AtomicU64,
     born: Instant,
-    /// Set when the store's sqlx pool changed something the cache holds.
-    pool_used: Arc<AtomicBool>,
+    /// Set when the next request must check the file whatever the time: at start, after the
+    /// store's sqlx pool changed something the cache holds, after a batch whose counters were
+    /// not read.
+    check_due: Arc<AtomicBool>,
     readers: Vec<Mutex<Connection>>,
     next: AtomicUsize,
     cache: ReadCache,
@@ -116,8 +117,8 @@ fn open(path: &Path, busy: Duration) -> StoreResult<Connection> {
 
 impl Direct {
     /// Open the writer and readers on a database the sqlx pool has already migrated.
-    /// `pool_used` is set by the store after each pool write to a cached table.
-    pub(crate) fn open(path: &Path, busy: Duration, pool_used: Arc<AtomicBool>) -> StoreResult<Direct> {
+    /// The store sets `check_due` after each pool write to a cached table.
+    pub(crate) fn open(path: &Path, busy: Duration, check_due: Arc<AtomicBool>) -> StoreResult<Direct> {
         let writer_conn = open(path, busy)?;
         // Checkpoints copy the WAL back into the database file. A thread of its own does the
         // copying while commits go on (PASSIVE, asked every KICK_JOBS jobs); but with commits
@@ -154,7 +155,7 @@ impl Direct {
             checked_at: AtomicU64::new(0),
             recheck: AtomicU64::new(u64::try_from(RECHECK.as_nanos()).unwrap_or(u64::MAX)),
             born: Instant::now(),
-            pool_used,
+            check_due,
             readers,
             next: AtomicUsize::new(0),
             cache: ReadCache::new(CacheLimits::default()),
@@ -272,7 +273,7 @@ impl Direct {
                         self.cache.observe(v);
                     }
                     // Unknown: the next request checks the file.
-                    None => self.checked_at.store(0, Ordering::Release),
+                    None => self.check_due.store(true, Ordering::Release),
                 }
             }
             let n = batch.len();
@@ -315,22 +316,22 @@ impl Direct {
     /// the last check of the file if it started less than [`RECHECK`] ago and the sqlx pool was
     /// not used since, else from a check now.
     fn observe(&self) -> StoreResult<Ticket> {
-        let start = u64::try_from(self.born.elapsed().as_nanos()).unwrap_or(u64::MAX - 1) + 1;
+        let start = u64::try_from(self.born.elapsed().as_nanos()).unwrap_or(u64::MAX);
         let last = self.checked_at.load(Ordering::Acquire);
         let recheck = self.recheck.load(Ordering::Relaxed);
-        if last != 0 && start.saturating_sub(last) < recheck && !self.pool_used.load(Ordering::Acquire) {
+        if start.saturating_sub(last) < recheck && !self.check_due.load(Ordering::Acquire) {
             if let Some(ticket) = self.cache.ticket() {
                 return Ok(ticket);
             }
         }
-        // Taken before the check, so a release during it is looked at by the next request.
-        let pool_used = self.pool_used.swap(false, Ordering::AcqRel);
+        // Taken before the check, so a change made during it is looked for by the next request.
+        let due = self.check_due.swap(false, Ordering::AcqRel);
         let checked = self.check_file();
         match checked {
             Ok(_) => {
                 self.checked_at.fetch_max(start, Ordering::AcqRel);
             }
-            Err(_) if pool_used => self.pool_used.store(true, Ordering::Release),
+            Err(_) if due => self.check_due.store(true, Ordering::Release),
             Err(_) => {}
         }
         checked

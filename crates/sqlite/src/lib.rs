@@ -67,7 +67,7 @@ pub struct SqliteStore {
     /// The database file (`None` in memory), for [`SqliteStore::start_fast_paths`].
     path: Option<std::path::PathBuf>,
     /// Set by [`SqliteStore::changed`]: the read cache checks the file before its next answer.
-    pool_used: Arc<AtomicBool>,
+    check_due: Arc<AtomicBool>,
 }
 
 fn options_path(url: &str) -> Result<std::path::PathBuf, StoreError> {
@@ -97,7 +97,7 @@ impl SqliteStore {
         if self.direct.is_none() {
             if let Some(path) = &self.path {
                 self.direct =
-                    Some(Arc::new(direct::Direct::open(path, BUSY_TIMEOUT, Arc::clone(&self.pool_used))?));
+                    Some(Arc::new(direct::Direct::open(path, BUSY_TIMEOUT, Arc::clone(&self.check_due))?));
             }
         }
         Ok(self)
@@ -118,7 +118,8 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
-        let pool_used = Arc::new(AtomicBool::new(false));
+        // Due at first: nothing has been read yet.
+        let check_due = Arc::new(AtomicBool::new(true));
         let pool = if is_memory(url) {
             // An in-memory database lives as long as one connection to it: keep exactly one,
             // forever, so the data survives and writers never contend.
@@ -139,7 +140,7 @@ impl SqliteStore {
         }
         .map_err(db_err)?;
         let path = (!is_memory(url)).then(|| options_path(url)).transpose()?;
-        Ok(SqliteStore { pool, direct: None, path, pool_used })
+        Ok(SqliteStore { pool, direct: None, path, check_due })
     }
 
     /// Apply the embedded migrations that have not run yet. Idempotent.
@@ -181,7 +182,7 @@ impl SqliteStore {
     /// caller hears back. (Sessions, consents, accounts and keys are not cached; reads never
     /// call it, so a user's introspection, which reads the account, costs no file check.)
     pub(crate) fn changed(&self) {
-        self.pool_used.store(true, Ordering::Release);
+        self.check_due.store(true, Ordering::Release);
     }
 
     /// Change how long another process's change may go unseen by this store's read cache
