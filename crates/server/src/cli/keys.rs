@@ -26,7 +26,8 @@ pub enum KeysCommand {
     },
     /// Stop a key from signing; it stays published until its tokens expire, unless --now.
     Retire {
-        /// The key's kid.
+        /// The key's kid. A kid is a base64url thumbprint and may start with `-`.
+        #[arg(allow_hyphen_values = true)]
         kid: String,
         /// Remove it from the JWKS at once: tokens it signed stop verifying (compromised key).
         #[arg(long)]
@@ -121,4 +122,29 @@ fn key_json(k: &SigningKeyRecord, now: i64) -> Value {
         "expires_at": k.expires_at,
         "public_jwk": k.public_jwk,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    }
+
+    #[test]
+    fn a_kid_may_start_with_a_hyphen() {
+        for args in [["k", "retire", "-9x_Q", "--now"], ["k", "retire", "--now", "-9x_Q"]] {
+            match Keys::try_parse_from(args).map(|k| k.command) {
+                Ok(KeysCommand::Retire { kid, now }) => {
+                    assert_eq!((kid.as_str(), now), ("-9x_Q", true), "{args:?}")
+                }
+                other => panic!("{args:?}: {:?}", other.err()),
+            }
+        }
+    }
 }
