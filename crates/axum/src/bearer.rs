@@ -17,7 +17,9 @@ use axum::response::{IntoResponse, Response};
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::request::Parts;
 use http::{Method, Request, StatusCode};
-use portcullis_core::wire::{add_scope_headers, bearer_error, json_error};
+use portcullis_core::wire::{
+    bearer_error, json_error, scope_header_value, X_ACCEPTED_OAUTH_SCOPES, X_OAUTH_SCOPES,
+};
 use portcullis_core::{ErrorCode, OAuthError, OAuthServer, Params, ScopeSet, TokenInfo};
 use tower::{Layer, Service};
 
@@ -49,6 +51,8 @@ impl Verifier {
 struct Settings {
     verifier: Verifier,
     required: ScopeSet,
+    /// `required` as a header value, made once rather than per request.
+    accepted: Option<http::HeaderValue>,
     realm: String,
     allow_query: bool,
     audience: Option<String>,
@@ -97,6 +101,7 @@ impl BearerLayer {
             settings: Arc::new(Settings {
                 verifier,
                 required: ScopeSet::empty(),
+                accepted: scope_header_value(&ScopeSet::empty()),
                 realm: "portcullis".to_owned(),
                 allow_query: false,
                 audience: None,
@@ -108,11 +113,13 @@ impl BearerLayer {
         let mut s = Settings {
             verifier: self.settings.verifier.clone(),
             required: self.settings.required.clone(),
+            accepted: None,
             realm: self.settings.realm.clone(),
             allow_query: self.settings.allow_query,
             audience: self.settings.audience.clone(),
         };
         f(&mut s);
+        s.accepted = scope_header_value(&s.required);
         self.settings = Arc::new(s);
         self
     }
@@ -209,11 +216,20 @@ where
                     OAuthError::with(ErrorCode::InsufficientScope, "the access token lacks a required scope");
                 return Ok(refuse(s, Some(&e), Some(&info.scopes)));
             }
-            let granted = info.scopes.clone();
+            // The scope headers (as `add_scope_headers`); a token with exactly the route's scopes
+            // (the common case) reuses the value made once.
+            let granted =
+                if info.scopes == s.required { s.accepted.clone() } else { scope_header_value(&info.scopes) };
             let mut req = req;
             req.extensions_mut().insert(info);
             let mut res = inner.call(req).await?;
-            add_scope_headers(res.headers_mut(), &s.required, Some(&granted));
+            let h = res.headers_mut();
+            if let Some(v) = s.accepted.clone() {
+                h.insert(X_ACCEPTED_OAUTH_SCOPES, v);
+            }
+            if let Some(v) = granted {
+                h.insert(X_OAUTH_SCOPES, v);
+            }
             Ok(res)
         })
     }

@@ -199,13 +199,21 @@ pub fn bearer_error(
 
 /// `X-Accepted-OAuth-Scopes` and `X-OAuth-Scopes`, comma-separated.
 pub fn add_scope_headers(h: &mut http::HeaderMap, required: &ScopeSet, granted: Option<&ScopeSet>) {
-    let join = |s: &ScopeSet| s.iter().collect::<Vec<_>>().join(", ");
-    if let Ok(v) = HeaderValue::from_str(&join(required)) {
-        h.insert("x-accepted-oauth-scopes", v);
+    if let Some(v) = scope_header_value(required) {
+        h.insert(X_ACCEPTED_OAUTH_SCOPES, v);
     }
-    if let Some(g) = granted {
-        if let Ok(v) = HeaderValue::from_str(&join(g)) {
-            h.insert("x-oauth-scopes", v);
-        }
+    if let Some(v) = granted.and_then(scope_header_value) {
+        h.insert(X_OAUTH_SCOPES, v);
     }
+}
+
+/// The header names of [`add_scope_headers`].
+pub const X_ACCEPTED_OAUTH_SCOPES: http::header::HeaderName =
+    http::header::HeaderName::from_static("x-accepted-oauth-scopes");
+/// See [`X_ACCEPTED_OAUTH_SCOPES`].
+pub const X_OAUTH_SCOPES: http::header::HeaderName = http::header::HeaderName::from_static("x-oauth-scopes");
+
+/// A scope set as the value of a scope header (comma-separated); `None` if it cannot be one.
+pub fn scope_header_value(s: &ScopeSet) -> Option<HeaderValue> {
+    HeaderValue::from_str(&s.iter().collect::<Vec<_>>().join(", ")).ok()
 }

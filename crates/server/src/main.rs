@@ -132,8 +132,11 @@ fn init_server_logging(default_filter: &str) -> Option<logwriter::FlushGuard> {
             let _ = tracing_subscriber::fmt()
                 .with_env_filter(log_filter(default_filter))
                 .with_ansi(ansi)
-                .with_writer(writer)
+                .with_writer(writer.clone())
                 .try_init();
+            if !ansi {
+                writer.serve_request_lines();
+            }
             Some(guard)
         }
         Err(e) => {

@@ -59,14 +59,18 @@ async fn log_request(req: Request, next: Next) -> Response {
     // Milliseconds with three decimals, from integer microseconds (float formatting was a
     // visible part of the cost of the line).
     let micros = start.elapsed().as_micros();
-    tracing::info!(
-        %method,
-        path = %path,
-        status = res.status().as_u16(),
-        latency_ms = format_args!("{}.{:03}", micros / 1000, micros % 1000),
-        client_id = %client_id,
-        "request"
-    );
+    if tracing::enabled!(tracing::Level::INFO)
+        && !crate::logwriter::request_line(method.as_str(), &path, res.status().as_u16(), micros, client_id)
+    {
+        tracing::info!(
+            %method,
+            path = %path,
+            status = res.status().as_u16(),
+            latency_ms = format_args!("{}.{:03}", micros / 1000, micros % 1000),
+            client_id = %client_id,
+            "request"
+        );
+    }
     res
 }
 

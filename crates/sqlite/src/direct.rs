@@ -154,7 +154,12 @@ impl Direct {
         let watch = Mutex::new(Watch { conn: reader()?, data_version: None, versions: Versions::default() });
         let readers = (0..READERS).map(|_| reader().map(Mutex::new)).collect::<StoreResult<Vec<_>>>()?;
         Ok(Direct {
-            writer: Mutex::new(Writer { conn: writer_conn, since_kick: 0, since_finish: 0, last_kick: Instant::now() }),
+            writer: Mutex::new(Writer {
+                conn: writer_conn,
+                since_kick: 0,
+                since_finish: 0,
+                last_kick: Instant::now(),
+            }),
             checkpoint: kick,
             queue: Mutex::new(Vec::new()),
             busy,
