@@ -610,8 +610,8 @@ def render(report):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="1 s warm-up + 3 s per row, 100k scale tokens")
-    p.add_argument("--warmup", type=float, default=None, help="seconds of warm-up per row (default 5)")
-    p.add_argument("--duration", type=float, default=None, help="measured seconds per row (default 10)")
+    p.add_argument("--warmup", type=int, default=None, help="whole seconds of warm-up per row (default 5)")
+    p.add_argument("--duration", type=int, default=None, help="whole measured seconds per row (default 10; wrk takes whole seconds)")
     p.add_argument("--scale-tokens", type=int, default=None, help="live tokens in the scale database (1,000,000)")
     p.add_argument("--known", type=int, default=100_000, help="seeded tokens the distinct-introspection rows draw from")
     p.add_argument("--skip-peer", action="store_true", help="do not run oidc-provider")
