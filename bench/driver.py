@@ -514,10 +514,10 @@ def build_report(b, ceilings, idle, meta):
             r["vs_empty"] = ratio(r["rps"], base and base["rps"])
             # The same comparison in server CPU per request, which other load moves far less.
             r["vs_empty_cpu"] = ratio(base and base["server_cpu_us_per_request"], r["server_cpu_us_per_request"])
-    return {"meta": meta, "ceiling": ceilings, "rows": rows, "idle": idle, "targets": targets(by_key)}
+    return {"meta": meta, "ceiling": ceilings, "rows": rows, "idle": idle, "targets": targets(by_key, idle)}
 
 
-def targets(by_key):
+def targets(by_key, idle=None):
     def get(k, c=32):
         return by_key.get((k, c))
 
@@ -550,6 +550,20 @@ def targets(by_key):
     if peaks:
         m = max(p for p in peaks if p)
         check("peak RSS < 64 MiB (Portcullis servers)", m, m < 64 * 1048576, f"{fmt_mib(m)} MiB")
+    # "A server that is idle after load returns memory": each Portcullis server's resident
+    # memory after the idle wait, against its highest peak during its rows. What stays is
+    # SQLite's page caches and the read cache, kept on purpose (bench/README.md).
+    pairs = []
+    for name, v in (idle or {}).items():
+        if not (name.startswith("portcullis") or name == "api"):
+            continue
+        peak = max((r["peak_rss"] or 0 for r in by_key.values() if r["server"] == name), default=0)
+        if peak and v.get("rss_idle_after_load"):
+            pairs.append((name, peak, v["rss_idle_after_load"]))
+    if pairs:
+        check("idle after load below the peak (Portcullis servers)", [list(p) for p in pairs],
+              all(i < p for _, p, i in pairs),
+              ", ".join(f"{n} {fmt_mib(p)}->{fmt_mib(i)}" for n, p, i in pairs))
     return out
 
 

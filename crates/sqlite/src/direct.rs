@@ -64,6 +64,9 @@ const KICK_INTERVAL: Duration = Duration::from_millis(10);
 const FINISH_JOBS: usize = 1000;
 /// Reader connections.
 const READERS: usize = 4;
+/// How long without a request before the store lets go of the memory it keeps for speed (see
+/// [`Direct::trim_when_idle`]).
+pub(crate) const IDLE_TRIM: Duration = Duration::from_secs(2);
 /// How long a check for other processes' commits stays good (see the module documentation).
 pub(crate) const RECHECK: Duration = Duration::from_millis(1);
 
@@ -88,6 +91,8 @@ pub(crate) struct Direct {
     cache: ReadCache,
     /// Jobs in the last batch.
     last_batch: AtomicUsize,
+    /// Batches committed since the store opened (for the idle trim).
+    batches: AtomicU64,
 }
 
 impl std::fmt::Debug for Direct {
@@ -172,6 +177,7 @@ impl Direct {
             next: AtomicUsize::new(0),
             cache: ReadCache::new(CacheLimits::default()),
             last_batch: AtomicUsize::new(0),
+            batches: AtomicU64::new(0),
         })
     }
 
@@ -290,6 +296,7 @@ impl Direct {
             }
             let n = batch.len();
             self.last_batch.store(n, Ordering::Relaxed);
+            self.batches.fetch_add(1, Ordering::Relaxed);
             for job in batch {
                 job.finish(&outcome);
             }
@@ -316,6 +323,71 @@ impl Direct {
         } else {
             Led::More
         }
+    }
+
+    /// Start a thread that, once no request has used the store for `idle`, lets go of what it
+    /// keeps for speed: the read cache and the reader connections' page caches (`PRAGMA
+    /// shrink_memory`), so a server that is idle after load returns memory (issue #7). The
+    /// next requests fill them again (pages from the operating system's file cache: a few
+    /// microseconds each). Requests are never waited for: a connection in use is skipped, as
+    /// it means the store is not idle. The thread ends within a second of the store.
+    pub(crate) fn trim_when_idle(me: &Arc<Self>, idle: Duration) -> StoreResult<()> {
+        let weak = Arc::downgrade(me);
+        let tick = idle.min(Duration::from_secs(1));
+        std::thread::Builder::new()
+            .name("portcullis-sqlite-trim".into())
+            .spawn(move || {
+                let mut seen = None;
+                let mut quiet_since = Instant::now();
+                let mut trimmed = true;
+                loop {
+                    std::thread::sleep(tick);
+                    let Some(me) = weak.upgrade() else { return };
+                    // Requests leave traces: reads move `checked_at` (at most every RECHECK),
+                    // writes count batches.
+                    let now = (me.checked_at.load(Ordering::Relaxed), me.batches.load(Ordering::Relaxed));
+                    if seen != Some(now) {
+                        seen = Some(now);
+                        quiet_since = Instant::now();
+                        trimmed = false;
+                    } else if !trimmed && quiet_since.elapsed() >= idle {
+                        me.trim();
+                        trimmed = true;
+                    }
+                }
+            })
+            .map(|_| ())
+            .map_err(|e| StoreError::Backend(format!("cannot start the SQLite idle trim: {e}")))
+    }
+
+    /// Whether the read cache holds client `id` (tests).
+    #[cfg(test)]
+    pub(crate) fn caches_client(&self, id: &str) -> bool {
+        self.cache.client(id).is_some()
+    }
+
+    /// Let go of the read cache and of the readers' page caches.
+    fn trim(&self) {
+        // Dropping entries is always correct: a fill in flight is refused (its ticket is older
+        // than the cleared state) and the next request reads the database.
+        self.cache.clear();
+        let shrink = |conn: &Connection| {
+            if let Err(e) = conn.execute_batch("PRAGMA shrink_memory") {
+                tracing::debug!(error = %e, "PRAGMA shrink_memory failed");
+            }
+        };
+        // Not the writer: a request that finds the write connection held leaves its job to
+        // the holder, which must be a leader (and the writer's cache holds the few pages
+        // commits touch). Readers and the watch are locked by requests that wait.
+        if let Ok(w) = self.watch.try_lock() {
+            shrink(&w.conn);
+        }
+        for r in &self.readers {
+            if let Ok(r) = r.try_lock() {
+                shrink(&r);
+            }
+        }
+        tracing::debug!("idle: released the read cache and the SQLite page caches");
     }
 
     /// Run a read on one of the reader connections, in the calling task.

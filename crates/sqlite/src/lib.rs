@@ -96,8 +96,9 @@ impl SqliteStore {
     pub fn start_fast_paths(mut self) -> Result<SqliteStore, StoreError> {
         if self.direct.is_none() {
             if let Some(path) = &self.path {
-                self.direct =
-                    Some(Arc::new(direct::Direct::open(path, BUSY_TIMEOUT, Arc::clone(&self.check_due))?));
+                let direct = Arc::new(direct::Direct::open(path, BUSY_TIMEOUT, Arc::clone(&self.check_due))?);
+                direct::Direct::trim_when_idle(&direct, direct::IDLE_TRIM)?;
+                self.direct = Some(direct);
             }
         }
         Ok(self)
@@ -365,6 +366,44 @@ mod tests {
         assert!(store.direct.is_some(), "a served file store runs on the batched writer and read cache");
         let memory = SqliteStore::connect("sqlite::memory:").await.unwrap();
         assert!(memory.direct.is_none());
+    }
+
+    #[tokio::test]
+    async fn an_idle_store_lets_go_of_its_caches_and_fills_them_again() {
+        use portcullis_core::model::client::{AccessTokenFormat, AuthMethod, Client};
+        use portcullis_core::store::ClientStore;
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            SqliteStore::connect(&format!("sqlite://{}", dir.path().join("p.db").display())).await.unwrap();
+        let client = Client {
+            id: "c1".into(),
+            name: "C".into(),
+            secret: None,
+            redirect_uris: vec![],
+            grant_types: vec!["client_credentials".into()],
+            scopes: portcullis_core::ScopeSet::empty(),
+            auth_method: AuthMethod::None,
+            trusted: false,
+            access_token_lifetime: None,
+            refresh_token_lifetime: None,
+            authorization_code_lifetime: None,
+            access_token_format: AccessTokenFormat::default(),
+            created_at: 0,
+            updated_at: 0,
+        };
+        store.create_client(&client).await.unwrap();
+        let direct = store.direct.clone().unwrap();
+        // A second trimmer with a short idle time (the store's own waits IDLE_TRIM).
+        direct::Direct::trim_when_idle(&direct, std::time::Duration::from_millis(100)).unwrap();
+        assert_eq!(store.get_client("c1").await.unwrap().map(|c| c.name), Some("C".to_owned()));
+        assert!(direct.caches_client("c1"), "a read fills the cache");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while direct.caches_client("c1") && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert!(!direct.caches_client("c1"), "idle, the store dropped its cache");
+        assert_eq!(store.get_client("c1").await.unwrap().map(|c| c.name), Some("C".to_owned()));
+        assert!(direct.caches_client("c1"), "the next read fills it again");
     }
 
     #[tokio::test]
