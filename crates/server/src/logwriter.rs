@@ -14,6 +14,8 @@ use std::io::Write;
 use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
+use crate::civil::CivilTime;
+
 /// The longest a line waits in memory.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(10);
 /// A buffer this large is written at once.
@@ -79,61 +81,31 @@ pub fn request_line(method: &str, path: &str, status: u16, micros: u128, client_
         if *second != now.as_secs() {
             *second = now.as_secs();
             line.clear();
-            let _ = write!(line, "{}", CivilTime::from_unix(now.as_secs()));
+            let _ = write!(line, "{}", CivilTime::from_unix(i64::try_from(now.as_secs()).unwrap_or(0)));
         }
         line.truncate(19);
-        let _ = writeln!(
-            line,
-            ".{:06}Z  INFO portcullis::serve: request method={method} path={path} status={status} latency_ms={}.{:03} client_id={client_id}",
-            now.subsec_micros(),
-            micros / 1000,
-            micros % 1000,
-        );
+        finish_request_line(line, now.subsec_micros(), method, path, status, micros, client_id);
         w.append(line);
     });
     true
 }
 
-/// A UTC date and time to the second (`YYYY-MM-DDTHH:MM:SS`).
-struct CivilTime {
-    year: i64,
-    month: u32,
-    day: u32,
-    secs_of_day: u64,
-}
-
-impl CivilTime {
-    /// Days since 1970-01-01 to a Gregorian date: H. Hinnant's `civil_from_days`
-    /// (<https://howardhinnant.github.io/date_algorithms.html#civil_from_days>).
-    fn from_unix(secs: u64) -> Self {
-        let days = i64::try_from(secs / 86_400).unwrap_or(0);
-        let z = days + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z.rem_euclid(146_097);
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let day = u32::try_from(doy - (153 * mp + 2) / 5 + 1).unwrap_or(1);
-        let month = u32::try_from(if mp < 10 { mp + 3 } else { mp - 9 }).unwrap_or(1);
-        let year = yoe + era * 400 + i64::from(month <= 2);
-        Self { year, month, day, secs_of_day: secs % 86_400 }
-    }
-}
-
-impl std::fmt::Display for CivilTime {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let s = self.secs_of_day;
-        write!(
-            f,
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-            self.year,
-            self.month,
-            self.day,
-            s / 3600,
-            s / 60 % 60,
-            s % 60
-        )
-    }
+/// The rest of a request line after the date and time to the second.
+fn finish_request_line(
+    line: &mut Vec<u8>,
+    subsec_micros: u32,
+    method: &str,
+    path: &str,
+    status: u16,
+    micros: u128,
+    client_id: &str,
+) {
+    let _ = writeln!(
+        line,
+        ".{subsec_micros:06}Z  INFO portcullis::serve: request method={method} path={path} status={status} latency_ms={}.{:03} client_id={client_id}",
+        micros / 1000,
+        micros % 1000,
+    );
 }
 
 /// Stops the writer thread and writes what is left when dropped.
@@ -248,13 +220,42 @@ mod tests {
     }
 
     #[test]
-    fn civil_time_matches_known_dates() {
-        let at = |secs| CivilTime::from_unix(secs).to_string();
-        assert_eq!(at(0), "1970-01-01T00:00:00");
-        assert_eq!(at(951_782_400), "2000-02-29T00:00:00");
-        assert_eq!(at(1_796_603_927), "2026-12-07T00:38:47");
-        assert_eq!(at(4_107_542_399), "2100-02-28T23:59:59");
-        assert_eq!(at(4_107_542_400), "2100-03-01T00:00:00");
+    fn a_request_line_is_the_line_tracing_writes_for_the_request_event() -> std::io::Result<()> {
+        // What serve.rs logs through tracing when there is no plain writer, to the same kind
+        // of subscriber main.rs installs (fmt, no colours).
+        let sink = Sink::default();
+        let to = sink.clone();
+        let subscriber = tracing_subscriber::fmt().with_ansi(false).with_writer(move || to.clone()).finish();
+        let micros: u128 = 1234;
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(
+                target: "portcullis::serve",
+                method = %"POST",
+                path = %"/token",
+                status = 200u16,
+                latency_ms = format_args!("{}.{:03}", micros / 1000, micros % 1000),
+                client_id = %"c-1",
+                "request"
+            );
+        });
+        let theirs = sink.text();
+        let mut ours = format!("{}", CivilTime::from_unix(1_796_603_927)).into_bytes();
+        finish_request_line(&mut ours, 42, "POST", "/token", 200, micros, "c-1");
+        let ours = String::from_utf8_lossy(&ours).into_owned();
+        // Equal after the timestamps (`YYYY-MM-DDTHH:MM:SS.ffffffZ`, 27 characters), which
+        // are taken at different times.
+        assert_eq!(ours.len(), theirs.len(), "{ours:?} vs {theirs:?}");
+        assert_eq!(ours[27..], theirs[27..]);
+        assert_eq!(&ours[..27], "2026-12-07T00:38:47.000042Z");
+        assert!(theirs.as_bytes()[..27].iter().enumerate().all(|(i, b)| match i {
+            4 | 7 => *b == b'-',
+            10 => *b == b'T',
+            13 | 16 => *b == b':',
+            19 => *b == b'.',
+            26 => *b == b'Z',
+            _ => b.is_ascii_digit(),
+        }));
+        Ok(())
     }
 
     #[test]

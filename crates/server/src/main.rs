@@ -1,5 +1,6 @@
 //! `portcullis`: the ready-to-run authorization server and its management CLI.
 
+mod civil;
 mod cli;
 mod logwriter;
 mod pages;
