@@ -40,8 +40,8 @@ pub struct Credentials {
 /// The outcome of client authentication.
 #[derive(Debug, Clone)]
 pub struct AuthenticatedClient {
-    /// The client's registration.
-    pub client: Client,
+    /// The client's registration (shared with the store's cache).
+    pub client: std::sync::Arc<Client>,
     /// Whether the client proved possession of its secret (false for public clients and for
     /// confidential clients on a grant that does not require authentication).
     pub authenticated: bool,
@@ -164,7 +164,7 @@ pub async fn authenticate_with(
     required: bool,
 ) -> Result<AuthenticatedClient, OAuthError> {
     let failed = || challenge(OAuthError::invalid_client("client authentication failed"), creds.via);
-    let client = store.get_client(&creds.client_id).await?.ok_or_else(failed)?;
+    let client = store.get_client_shared(&creds.client_id).await?.ok_or_else(failed)?;
     if client.is_public() {
         if creds.secret.is_some() {
             return Err(challenge(

@@ -264,10 +264,10 @@ impl OAuthServer {
         client: &Client,
         requested: Option<&str>,
     ) -> Result<ScopeSet, OAuthError> {
-        let registered = self.store().list_scopes().await?;
+        let registered = self.store().list_scopes_shared().await?;
         let Some(requested) = requested else {
             let defaults: ScopeSet =
-                registered.into_iter().filter(|s| s.is_default).map(|s| s.name).collect();
+                registered.iter().filter(|s| s.is_default).map(|s| s.name.clone()).collect();
             return Ok(defaults.intersection(&client.scopes));
         };
         let set = ScopeSet::parse(requested)?;

@@ -54,6 +54,13 @@ impl ClientStore for SqliteStore {
         row.as_ref().map(client_from_row).transpose()
     }
 
+    async fn get_client_shared(&self, id: &str) -> StoreResult<Option<std::sync::Arc<Client>>> {
+        if let Some(d) = &self.direct {
+            return d.get_client_shared(id);
+        }
+        Ok(self.get_client(id).await?.map(std::sync::Arc::new))
+    }
+
     async fn create_client(&self, client: &Client) -> StoreResult<()> {
         let done = sqlx::query(
             "INSERT INTO clients (id, name, secret, redirect_uris, grant_types, scopes, auth_method, \

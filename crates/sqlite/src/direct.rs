@@ -443,8 +443,12 @@ impl Direct {
     }
 
     pub(crate) fn get_client(&self, id: &str) -> StoreResult<Option<Client>> {
+        Ok(self.get_client_shared(id)?.map(|c| Client::clone(&c)))
+    }
+
+    pub(crate) fn get_client_shared(&self, id: &str) -> StoreResult<Option<Arc<Client>>> {
         let ticket = self.observe()?;
-        if let Some(c) = self.cache.client(id) {
+        if let Some(c) = self.cache.client_shared(id) {
             return Ok(Some(c));
         }
         self.read(|conn| {
@@ -456,13 +460,17 @@ impl Direct {
             if let Some(c) = &found {
                 self.cache.put_client(ticket, c);
             }
-            Ok(found)
+            Ok(found.map(Arc::new))
         })
     }
 
     pub(crate) fn list_scopes(&self) -> StoreResult<Vec<ScopeDef>> {
+        Ok(self.list_scopes_shared()?.as_ref().clone())
+    }
+
+    pub(crate) fn list_scopes_shared(&self) -> StoreResult<Arc<Vec<ScopeDef>>> {
         let ticket = self.observe()?;
-        if let Some(s) = self.cache.scopes() {
+        if let Some(s) = self.cache.scopes_shared() {
             return Ok(s);
         }
         self.read(|conn| {
@@ -493,7 +501,7 @@ impl Direct {
                 })
                 .collect::<StoreResult<Vec<_>>>()?;
             self.cache.put_scopes(ticket, &scopes);
-            Ok(scopes)
+            Ok(Arc::new(scopes))
         })
     }
 

@@ -35,6 +35,13 @@ impl ScopeStore for SqliteStore {
         rows.iter().map(scope_from_row).collect()
     }
 
+    async fn list_scopes_shared(&self) -> StoreResult<std::sync::Arc<Vec<ScopeDef>>> {
+        if let Some(d) = &self.direct {
+            return d.list_scopes_shared();
+        }
+        Ok(std::sync::Arc::new(self.list_scopes().await?))
+    }
+
     async fn create_scope(&self, scope: &ScopeDef) -> StoreResult<()> {
         let done = sqlx::query(
             "INSERT INTO scopes (name, description, is_default, translations) VALUES (?1, ?2, ?3, ?4)",

@@ -125,6 +125,11 @@ impl ReadCache {
         self.read().clients.get(id).map(|c| Client::clone(c))
     }
 
+    /// [`ReadCache::client`] without copying it.
+    pub fn client_shared(&self, id: &str) -> Option<Arc<Client>> {
+        self.read().clients.get(id).cloned()
+    }
+
     /// Keep a client read from the database after `ticket` was observed.
     pub fn put_client(&self, ticket: Ticket, client: &Client) {
         let mut s = self.write();
@@ -139,6 +144,11 @@ impl ReadCache {
     /// The cached list of registered scopes.
     pub fn scopes(&self) -> Option<Vec<ScopeDef>> {
         self.read().scopes.as_deref().cloned()
+    }
+
+    /// [`ReadCache::scopes`] without copying them.
+    pub fn scopes_shared(&self) -> Option<Arc<Vec<ScopeDef>>> {
+        self.read().scopes.clone()
     }
 
     /// Keep the list of registered scopes read after `ticket` was observed.
