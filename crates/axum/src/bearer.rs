@@ -17,9 +17,7 @@ use axum::response::{IntoResponse, Response};
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::request::Parts;
 use http::{Method, Request, StatusCode};
-use portcullis_core::wire::{
-    bearer_error, json_error, scope_header_value, X_ACCEPTED_OAUTH_SCOPES, X_OAUTH_SCOPES,
-};
+use portcullis_core::wire::{bearer_error, json_error, put_scope_headers, scope_header_value};
 use portcullis_core::{ErrorCode, OAuthError, OAuthServer, Params, ScopeSet, TokenInfo};
 use tower::{Layer, Service};
 
@@ -223,13 +221,7 @@ where
             let mut req = req;
             req.extensions_mut().insert(info);
             let mut res = inner.call(req).await?;
-            let h = res.headers_mut();
-            if let Some(v) = s.accepted.clone() {
-                h.insert(X_ACCEPTED_OAUTH_SCOPES, v);
-            }
-            if let Some(v) = granted {
-                h.insert(X_OAUTH_SCOPES, v);
-            }
+            put_scope_headers(res.headers_mut(), s.accepted.clone(), granted);
             Ok(res)
         })
     }

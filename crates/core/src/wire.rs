@@ -199,19 +199,28 @@ pub fn bearer_error(
 
 /// `X-Accepted-OAuth-Scopes` and `X-OAuth-Scopes`, comma-separated.
 pub fn add_scope_headers(h: &mut http::HeaderMap, required: &ScopeSet, granted: Option<&ScopeSet>) {
-    if let Some(v) = scope_header_value(required) {
+    put_scope_headers(h, scope_header_value(required), granted.and_then(scope_header_value));
+}
+
+/// [`add_scope_headers`] with values already made ([`scope_header_value`]).
+pub fn put_scope_headers(
+    h: &mut http::HeaderMap,
+    accepted: Option<HeaderValue>,
+    granted: Option<HeaderValue>,
+) {
+    if let Some(v) = accepted {
         h.insert(X_ACCEPTED_OAUTH_SCOPES, v);
     }
-    if let Some(v) = granted.and_then(scope_header_value) {
+    if let Some(v) = granted {
         h.insert(X_OAUTH_SCOPES, v);
     }
 }
 
 /// The header names of [`add_scope_headers`].
-pub const X_ACCEPTED_OAUTH_SCOPES: http::header::HeaderName =
+const X_ACCEPTED_OAUTH_SCOPES: http::header::HeaderName =
     http::header::HeaderName::from_static("x-accepted-oauth-scopes");
 /// See [`X_ACCEPTED_OAUTH_SCOPES`].
-pub const X_OAUTH_SCOPES: http::header::HeaderName = http::header::HeaderName::from_static("x-oauth-scopes");
+const X_OAUTH_SCOPES: http::header::HeaderName = http::header::HeaderName::from_static("x-oauth-scopes");
 
 /// A scope set as the value of a scope header (comma-separated); `None` if it cannot be one.
 pub fn scope_header_value(s: &ScopeSet) -> Option<HeaderValue> {
