@@ -53,7 +53,7 @@ pub use endpoint::reply::Reply;
 pub use endpoint::revoke::Revoked;
 pub use endpoint::token::{TokenReply, TokenRequest};
 pub use error::{ErrorCode, OAuthError};
-pub use grant::{GrantContext, Issue, TokenGrant};
+pub use grant::{GrantContext, Issue, Redeem, TokenGrant};
 pub use model::account::Account;
 pub use model::authorization::{AuthorizationCode, PendingAuthorization, ResponseType};
 pub use model::client::{AccessTokenFormat, AuthMethod, Client};

@@ -9,7 +9,7 @@ use crate::grant::authorization_code::AuthorizationCodeGrant;
 use crate::grant::client_credentials::ClientCredentialsGrant;
 use crate::grant::password::{PasswordAuthenticator, PasswordGrant, StorePasswordAuthenticator};
 use crate::grant::refresh_token::RefreshTokenGrant;
-use crate::grant::{GrantRegistry, Issue, TokenGrant};
+use crate::grant::{GrantRegistry, Issue, Redeem, TokenGrant};
 use crate::id_token::{at_hash, IdTokenClaims, ID_TOKEN_TYP};
 use crate::model::authorization::AuthorizationCode;
 use crate::model::client::AccessTokenFormat;
@@ -18,7 +18,7 @@ use crate::model::scope::ScopeSet;
 use crate::model::secret::{
     generate, generate_jti, hash_token, ordered_id, SecretString, TokenKind, VerifiedSecrets,
 };
-use crate::model::token::{AccessTokenRecord, RefreshTokenRecord};
+use crate::model::token::{AccessTokenRecord, RefreshTokenRecord, Take};
 use crate::pkce::CodeChallengeMethod;
 use crate::signing::{KeyCache, KeyEncryptionKey};
 use crate::store::Store;
@@ -387,7 +387,28 @@ impl OAuthServer {
             revoked: false,
             refresh_hash: refresh.as_ref().map(|r| r.hash.clone()),
         };
-        self.store().save_tokens(&access, refresh.as_ref()).await?;
+        match &issue.redeems {
+            None => self.store().save_tokens(&access, refresh.as_ref()).await?,
+            // One transaction consumes the code or old refresh token and stores what replaces
+            // it (DESIGN.md: one store method, one atomic business operation).
+            Some(redeem) => {
+                let taken = match redeem {
+                    Redeem::Code(hash) => {
+                        self.store().redeem_code(hash, now, &access, refresh.as_ref()).await?
+                    }
+                    Redeem::Refresh(hash) => {
+                        self.store().rotate_refresh(hash, now, &access, refresh.as_ref()).await?
+                    }
+                };
+                match taken {
+                    Take::Fresh(()) => {}
+                    Take::Replayed { family } => {
+                        return Err(redeem.refused(self.store(), &client.id, Some(&family)).await?)
+                    }
+                    Take::Unknown => return Err(redeem.refused(self.store(), &client.id, None).await?),
+                }
+            }
+        }
         let mut extra = serde_json::Map::new();
         if cfg.allow_extended_token_attributes {
             const RESERVED: &[&str] =

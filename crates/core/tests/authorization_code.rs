@@ -4,7 +4,7 @@
 
 use portcullis_core::model::secret::{generate, hash_token, TokenKind};
 use portcullis_core::pkce::CodeChallengeMethod;
-use portcullis_core::store::TokenStore;
+use portcullis_core::store::{AuthorizationStore, TokenStore};
 use portcullis_core::{NewAuthorizationCode, ScopeSet};
 use portcullis_testkit::fixtures::{error_code, field, json_body};
 use portcullis_testkit::{ClientSpec, Fixture};
@@ -318,4 +318,41 @@ async fn code_with_a_challenge_but_no_method_fails_closed() {
     let res = s.exchange(code.expose(), &[("redirect_uri", CB), ("code_verifier", &"x".repeat(43))]).await;
     assert_eq!(error_code(&res).as_deref(), Some("invalid_grant"));
     assert_eq!(s.f.store.token_count(), 0);
+}
+
+/// An exchange the store cannot complete changes nothing: whichever store call fails, the
+/// client gets 503 and can redeem the same code again, because one transaction consumes the
+/// code and stores its tokens (`Store::redeem_code`).
+#[tokio::test]
+async fn an_exchange_the_store_fails_leaves_the_code_redeemable() {
+    let s = Setup::standard().await;
+    let exchange = [("redirect_uri", CB), ("code_verifier", VERIFIER)];
+    // A first exchange creates the signing key, so each request below makes the same calls.
+    let first = s.code(Some((CHALLENGE, CodeChallengeMethod::S256))).await;
+    assert_eq!(s.exchange(&first, &exchange).await.status(), 200);
+    let before = s.f.store.token_count();
+    let code = s.code(Some((CHALLENGE, CodeChallengeMethod::S256))).await;
+    let mut failures = 0;
+    for calls in 0..20 {
+        s.f.store.fail_after(calls);
+        let res = s.exchange(&code, &exchange).await;
+        s.f.store.set_unavailable(false);
+        if res.status() == 200 {
+            assert!(field(&res, "access_token").is_some());
+            break;
+        }
+        assert_eq!(res.status(), 503, "store call {calls} failing: {}", res.body());
+        assert_eq!(error_code(&res).as_deref(), Some("temporarily_unavailable"));
+        assert_eq!(s.f.store.token_count(), before, "store call {calls} failing must store nothing");
+        let still = s.f.store.get_code(&hash_token(&code), s.f.now()).await.unwrap();
+        assert!(still.is_some(), "store call {calls} failing must leave the code unconsumed");
+        failures += 1;
+    }
+    assert!(failures >= 2, "the exchange reads, then writes: each call was made to fail in turn");
+    let res = s.exchange(&code, &exchange).await;
+    assert_eq!(
+        error_code(&res).as_deref(),
+        Some("invalid_grant"),
+        "the exchange that went through consumed it"
+    );
 }

@@ -257,3 +257,33 @@ async fn refresh_needs_the_refresh_token_grant() {
     let res = f.token(&[("grant_type", "refresh_token"), ("refresh_token", "x")], Some((&id, &secret))).await;
     assert_eq!(error_code(&res).as_deref(), Some("unauthorized_client"));
 }
+
+/// A rotation the store cannot complete changes nothing: whichever store call of the request
+/// fails, the client gets 503 and its refresh token still works, because one transaction
+/// consumes the old token and stores its successors (`TokenStore::rotate_refresh`). Taking
+/// and saving apart, a failure between them cost the client its grant.
+#[tokio::test]
+async fn a_rotation_the_store_fails_leaves_the_refresh_token_usable() {
+    let s = Setup::standard().await;
+    let (_, rt) = s.login().await;
+    let before = s.f.store.token_count();
+    let mut failures = 0;
+    for calls in 0..20 {
+        s.f.store.fail_after(calls);
+        let res = s.refresh(&rt, None).await;
+        s.f.store.set_unavailable(false);
+        if res.status() == 200 {
+            break;
+        }
+        assert_eq!(res.status(), 503, "store call {calls} failing: {}", res.body());
+        assert_eq!(error_code(&res).as_deref(), Some("temporarily_unavailable"));
+        assert!(
+            s.refresh_active(&rt).await,
+            "store call {calls} failing must leave the refresh token active"
+        );
+        assert_eq!(s.f.store.token_count(), before, "store call {calls} failing must store nothing");
+        failures += 1;
+    }
+    assert!(failures >= 2, "the refresh request reads, then writes: each call was made to fail in turn");
+    assert!(!s.refresh_active(&rt).await, "the rotation that went through consumed the old token");
+}

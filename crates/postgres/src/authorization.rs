@@ -82,19 +82,28 @@ impl AuthorizationStore for PostgresStore {
         // Not taken. This is a new statement, so it sees the winner's committed update.
         // An unexpired, consumed code is a replay (RFC 6749 §4.1.2: the caller
         // revokes what it issued); a missing or expired one is unknown.
-        let prior = sqlx::query(
-            "SELECT family FROM authorization_codes \
-             WHERE hash = $1 AND expires_at > $2 AND consumed_at IS NOT NULL",
+        let prior = sqlx::query(crate::token::CODE_REPLAY)
+            .bind(hash)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        match prior {
+            Some(row) => Ok(Take::Replayed { family: col(&row, "family")? }),
+            None => Ok(Take::Unknown),
+        }
+    }
+
+    async fn get_code(&self, hash: &str, now: UnixTime) -> StoreResult<Option<AuthorizationCode>> {
+        let row = sqlx::query(
+            "SELECT * FROM authorization_codes WHERE hash = $1 AND consumed_at IS NULL AND expires_at > $2",
         )
         .bind(hash)
         .bind(now)
         .fetch_optional(&self.pool)
         .await
         .map_err(db_err)?;
-        match prior {
-            Some(row) => Ok(Take::Replayed { family: col(&row, "family")? }),
-            None => Ok(Take::Unknown),
-        }
+        row.as_ref().map(code_from_row).transpose()
     }
 
     async fn create_pending(&self, pending: &PendingAuthorization) -> StoreResult<()> {

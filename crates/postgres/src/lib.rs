@@ -263,6 +263,16 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    async fn redeem_code(
+        &self,
+        hash: &str,
+        now: UnixTime,
+        access: &portcullis_core::AccessTokenRecord,
+        refresh: Option<&portcullis_core::RefreshTokenRecord>,
+    ) -> StoreResult<portcullis_core::Take<()>> {
+        token::redeem(self, token::CONSUME_CODE, token::CODE_REPLAY, hash, now, access, refresh).await
+    }
+
     async fn purge_expired(&self, now: UnixTime, limit: u32) -> StoreResult<u64> {
         let mut deleted = 0;
         for (table, key) in EXPIRING_TABLES {

@@ -105,6 +105,100 @@ fn summary_from_row(row: &PgRow, kind: &'static str) -> StoreResult<TokenSummary
     })
 }
 
+/// Insert an access token and its refresh token in the caller's transaction.
+async fn insert_tokens(
+    tx: &mut Transaction<'static, Postgres>,
+    access: &AccessTokenRecord,
+    refresh: Option<&RefreshTokenRecord>,
+) -> StoreResult<()> {
+    let conflict = conflict_err("a token with this hash already exists");
+    // Ordered against `revoke_family` by the family lock: tokens of a family revoked
+    // before are stored revoked; a revocation after sees these rows.
+    lock_family(tx, &access.family).await?;
+    sqlx::query(
+        "INSERT INTO access_tokens (hash, family, client_id, subject, scopes, issued_at, \
+         expires_at, revoked, refresh_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, \
+         $8 OR EXISTS (SELECT 1 FROM revoked_families WHERE family = $2), $9)",
+    )
+    .bind(&access.hash)
+    .bind(&access.family)
+    .bind(&access.client_id)
+    .bind(&access.subject)
+    .bind(access.scopes.to_string())
+    .bind(access.issued_at)
+    .bind(access.expires_at)
+    .bind(access.revoked)
+    .bind(&access.refresh_hash)
+    .execute(&mut **tx)
+    .await
+    .map_err(&conflict)?;
+    if let Some(refresh) = refresh {
+        sqlx::query(
+            "INSERT INTO refresh_tokens (hash, family, client_id, subject, scopes, auth_time, \
+             issued_at, expires_at, revoked) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
+             EXISTS (SELECT 1 FROM revoked_families WHERE family = $2))",
+        )
+        .bind(&refresh.hash)
+        .bind(&refresh.family)
+        .bind(&refresh.client_id)
+        .bind(&refresh.subject)
+        .bind(refresh.scopes.to_string())
+        .bind(refresh.auth_time)
+        .bind(refresh.issued_at)
+        .bind(refresh.expires_at)
+        .execute(&mut **tx)
+        .await
+        .map_err(&conflict)?;
+    }
+    Ok(())
+}
+
+/// Consumes an unexpired, unconsumed code ($1 hash, $2 now).
+pub(crate) const CONSUME_CODE: &str = "UPDATE authorization_codes SET consumed_at = $2 \
+     WHERE hash = $1 AND consumed_at IS NULL AND expires_at > $2";
+/// The family of a consumed, unexpired code: a replay (RFC 6749 §4.1.2).
+pub(crate) const CODE_REPLAY: &str = "SELECT family FROM authorization_codes \
+     WHERE hash = $1 AND expires_at > $2 AND consumed_at IS NOT NULL";
+/// Consumes an active refresh token ($1 hash, $2 now).
+const CONSUME_REFRESH: &str = "UPDATE refresh_tokens SET consumed_at = $2 \
+     WHERE hash = $1 AND consumed_at IS NULL AND NOT revoked AND expires_at > $2";
+/// The family of an unexpired refresh token rotated out or revoked: a replay (RFC 9700 §4.14.2).
+const REFRESH_REPLAY: &str = "SELECT family FROM refresh_tokens \
+     WHERE hash = $1 AND expires_at > $2 AND (consumed_at IS NOT NULL OR revoked)";
+
+/// `redeem_code` and `rotate_refresh`: consume a code or refresh token and store the tokens
+/// issued for it in one transaction; an error drops the transaction, so nothing of it stays.
+///
+/// The family lock comes first, as in `revoke_family` (lock, then rows), so the two never
+/// wait on each other in opposite orders. A concurrent redemption of the same credential
+/// blocks on its row lock, re-checks the condition once the winner commits and consumes
+/// nothing (READ COMMITTED; see `take_code`).
+pub(crate) async fn redeem(
+    store: &PostgresStore,
+    consume: &str,
+    replay: &str,
+    hash: &str,
+    now: UnixTime,
+    access: &AccessTokenRecord,
+    refresh: Option<&RefreshTokenRecord>,
+) -> StoreResult<Take<()>> {
+    let mut tx = store.begin().await?;
+    lock_family(&mut tx, &access.family).await?;
+    let consumed = sqlx::query(consume).bind(hash).bind(now).execute(&mut *tx).await.map_err(db_err)?;
+    if consumed.rows_affected() == 0 {
+        // A new statement: it sees what a concurrent winner committed.
+        let prior =
+            sqlx::query(replay).bind(hash).bind(now).fetch_optional(&mut *tx).await.map_err(db_err)?;
+        return Ok(match prior {
+            Some(row) => Take::Replayed { family: col(&row, "family")? },
+            None => Take::Unknown,
+        });
+    }
+    insert_tokens(&mut tx, access, refresh).await?;
+    tx.commit().await.map_err(db_err)?;
+    Ok(Take::Fresh(()))
+}
+
 #[async_trait::async_trait]
 impl TokenStore for PostgresStore {
     async fn save_tokens(
@@ -112,46 +206,8 @@ impl TokenStore for PostgresStore {
         access: &AccessTokenRecord,
         refresh: Option<&RefreshTokenRecord>,
     ) -> StoreResult<()> {
-        let conflict = conflict_err("a token with this hash already exists");
         let mut tx = self.begin().await?;
-        // Ordered against `revoke_family` by the family lock: tokens of a family revoked
-        // before are stored revoked; a revocation after sees these rows.
-        lock_family(&mut tx, &access.family).await?;
-        sqlx::query(
-            "INSERT INTO access_tokens (hash, family, client_id, subject, scopes, issued_at, \
-             expires_at, revoked, refresh_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, \
-             $8 OR EXISTS (SELECT 1 FROM revoked_families WHERE family = $2), $9)",
-        )
-        .bind(&access.hash)
-        .bind(&access.family)
-        .bind(&access.client_id)
-        .bind(&access.subject)
-        .bind(access.scopes.to_string())
-        .bind(access.issued_at)
-        .bind(access.expires_at)
-        .bind(access.revoked)
-        .bind(&access.refresh_hash)
-        .execute(&mut *tx)
-        .await
-        .map_err(&conflict)?;
-        if let Some(refresh) = refresh {
-            sqlx::query(
-                "INSERT INTO refresh_tokens (hash, family, client_id, subject, scopes, auth_time, \
-                 issued_at, expires_at, revoked) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
-                 EXISTS (SELECT 1 FROM revoked_families WHERE family = $2))",
-            )
-            .bind(&refresh.hash)
-            .bind(&refresh.family)
-            .bind(&refresh.client_id)
-            .bind(&refresh.subject)
-            .bind(refresh.scopes.to_string())
-            .bind(refresh.auth_time)
-            .bind(refresh.issued_at)
-            .bind(refresh.expires_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(&conflict)?;
-        }
+        insert_tokens(&mut tx, access, refresh).await?;
         tx.commit().await.map_err(db_err)
     }
 
@@ -194,19 +250,26 @@ impl TokenStore for PostgresStore {
         }
         // RFC 9700 §4.14.2: an unexpired token presented again after rotation or revocation is a
         // replay; a missing or expired one is unknown.
-        let prior = sqlx::query(
-            "SELECT family FROM refresh_tokens \
-             WHERE hash = $1 AND expires_at > $2 AND (consumed_at IS NOT NULL OR revoked)",
-        )
-        .bind(hash)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_err)?;
+        let prior = sqlx::query(REFRESH_REPLAY)
+            .bind(hash)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
         match prior {
             Some(row) => Ok(Take::Replayed { family: col(&row, "family")? }),
             None => Ok(Take::Unknown),
         }
+    }
+
+    async fn rotate_refresh(
+        &self,
+        hash: &str,
+        now: UnixTime,
+        access: &AccessTokenRecord,
+        refresh: Option<&RefreshTokenRecord>,
+    ) -> StoreResult<Take<()>> {
+        redeem(self, CONSUME_REFRESH, REFRESH_REPLAY, hash, now, access, refresh).await
     }
 
     async fn revoke_family(&self, family: &str) -> StoreResult<u64> {

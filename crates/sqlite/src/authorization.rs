@@ -79,8 +79,7 @@ impl AuthorizationStore for SqliteStore {
                              WHERE hash = ?1 AND consumed_at IS NULL AND expires_at > ?2 RETURNING {}",
                             direct::CODE_COLUMNS
                         ),
-                        "SELECT family FROM authorization_codes \
-                         WHERE hash = ?1 AND expires_at > ?2 AND consumed_at IS NOT NULL",
+                        direct::CODE_REPLAY,
                         &hash,
                         now,
                         direct::code_row,
@@ -104,19 +103,31 @@ impl AuthorizationStore for SqliteStore {
         }
         // Not taken: an unexpired, consumed code is a replay (RFC 6749 §4.1.2: the caller
         // revokes what it issued); a missing or expired one is unknown.
-        let prior = sqlx::query(
-            "SELECT family FROM authorization_codes \
-             WHERE hash = ?1 AND expires_at > ?2 AND consumed_at IS NOT NULL",
+        let prior = sqlx::query(direct::CODE_REPLAY)
+            .bind(hash)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        match prior {
+            Some(row) => Ok(Take::Replayed { family: col(&row, "family")? }),
+            None => Ok(Take::Unknown),
+        }
+    }
+
+    async fn get_code(&self, hash: &str, now: UnixTime) -> StoreResult<Option<AuthorizationCode>> {
+        if let Some(d) = &self.direct {
+            return d.get_code(hash, now);
+        }
+        let row = sqlx::query(
+            "SELECT * FROM authorization_codes WHERE hash = ?1 AND consumed_at IS NULL AND expires_at > ?2",
         )
         .bind(hash)
         .bind(now)
         .fetch_optional(&self.pool)
         .await
         .map_err(db_err)?;
-        match prior {
-            Some(row) => Ok(Take::Replayed { family: col(&row, "family")? }),
-            None => Ok(Take::Unknown),
-        }
+        row.as_ref().map(code_from_row).transpose()
     }
 
     async fn create_pending(&self, pending: &PendingAuthorization) -> StoreResult<()> {

@@ -522,6 +522,18 @@ impl Direct {
         })
     }
 
+    pub(crate) fn get_code(&self, hash: &str, now: i64) -> StoreResult<Option<AuthorizationCode>> {
+        self.read(|conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {CODE_COLUMNS} FROM authorization_codes \
+                     WHERE hash = ?1 AND consumed_at IS NULL AND expires_at > ?2"
+            ))
+            .and_then(|mut s| s.query_row(rusqlite::params![hash, now], code_row).optional())
+            .map_err(sql_err)?
+            .transpose()
+        })
+    }
+
     pub(crate) fn get_refresh(&self, hash: &str, now: i64) -> StoreResult<Option<RefreshTokenRecord>> {
         self.read(|conn| {
             conn.prepare_cached(&format!(
@@ -702,6 +714,48 @@ pub(crate) fn save_tokens(
     Ok(())
 }
 
+/// Consumes an unexpired, unconsumed code (?1 hash, ?2 now).
+pub(crate) const CONSUME_CODE: &str = "UPDATE authorization_codes SET consumed_at = ?2 \
+     WHERE hash = ?1 AND consumed_at IS NULL AND expires_at > ?2";
+/// The family of a code that was consumed already and is unexpired: a replay (RFC 6749 §4.1.2).
+pub(crate) const CODE_REPLAY: &str = "SELECT family FROM authorization_codes \
+     WHERE hash = ?1 AND expires_at > ?2 AND consumed_at IS NOT NULL";
+/// Consumes an active refresh token (?1 hash, ?2 now).
+pub(crate) const CONSUME_REFRESH: &str = "UPDATE refresh_tokens SET consumed_at = ?2 \
+     WHERE hash = ?1 AND consumed_at IS NULL AND revoked = 0 AND expires_at > ?2";
+/// The family of an unexpired refresh token rotated out or revoked: a replay (RFC 9700 §4.14.2).
+pub(crate) const REFRESH_REPLAY: &str = "SELECT family FROM refresh_tokens \
+     WHERE hash = ?1 AND expires_at > ?2 AND (consumed_at IS NOT NULL OR revoked <> 0)";
+
+/// Consume a code or refresh token (`consume`, `replay`: the statements above) and store the
+/// tokens issued for it, in the caller's transaction: nothing is written unless the take is
+/// `Fresh`. When the save fails the job fails, and its savepoint takes the consumption back.
+pub(crate) fn redeem(
+    conn: &Connection,
+    consume: &str,
+    replay: &str,
+    hash: &str,
+    now: i64,
+    access: &AccessTokenRecord,
+    refresh: Option<&RefreshTokenRecord>,
+) -> StoreResult<portcullis_core::Take<()>> {
+    use portcullis_core::Take;
+    if execute(conn, consume, rusqlite::params![hash, now])? == 0 {
+        return Ok(match replay_family(conn, replay, hash, now)? {
+            Some(family) => Take::Replayed { family },
+            None => Take::Unknown,
+        });
+    }
+    save_tokens(conn, access, refresh)?;
+    Ok(Take::Fresh(()))
+}
+
+fn replay_family(conn: &Connection, replay: &str, hash: &str, now: i64) -> StoreResult<Option<String>> {
+    conn.prepare_cached(replay)
+        .and_then(|mut s| s.query_row(rusqlite::params![hash, now], |row| row.get(0)).optional())
+        .map_err(sql_err)
+}
+
 /// The consuming update, then (when nothing was consumed) whether it was a replay.
 pub(crate) fn take<T>(
     conn: &Connection,
@@ -719,11 +773,7 @@ pub(crate) fn take<T>(
     if let Some(rec) = taken {
         return Ok(Take::Fresh(rec?));
     }
-    let family: Option<String> = conn
-        .prepare_cached(replay_sql)
-        .and_then(|mut s| s.query_row(rusqlite::params![hash, now], |row| row.get(0)).optional())
-        .map_err(sql_err)?;
-    Ok(match family {
+    Ok(match replay_family(conn, replay_sql, hash, now)? {
         Some(family) => Take::Replayed { family },
         None => Take::Unknown,
     })

@@ -286,6 +286,25 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn redeem_code(
+        &self,
+        hash: &str,
+        now: UnixTime,
+        access: &portcullis_core::AccessTokenRecord,
+        refresh: Option<&portcullis_core::RefreshTokenRecord>,
+    ) -> StoreResult<portcullis_core::Take<()>> {
+        let (consume, replay) = (direct::CONSUME_CODE, direct::CODE_REPLAY);
+        if let Some(d) = &self.direct {
+            let (hash, access, refresh) = (hash.to_owned(), access.clone(), refresh.cloned());
+            return d
+                .write(move |conn| {
+                    direct::redeem(conn, consume, replay, &hash, now, &access, refresh.as_ref())
+                })
+                .await;
+        }
+        token::redeem_on_pool(self, consume, replay, hash, now, access, refresh).await
+    }
+
     async fn purge_expired(&self, now: UnixTime, limit: u32) -> StoreResult<u64> {
         let mut tx = self.write_tx().await?;
         let mut deleted = 0;

@@ -93,6 +93,78 @@ const MARK_REVOKED_FAMILY: &str = "INSERT INTO revoked_families (family, expires
      WHERE until IS NOT NULL \
      ON CONFLICT (family) DO UPDATE SET expires_at = MAX(expires_at, excluded.expires_at)";
 
+/// Insert an access token and its refresh token in the caller's write transaction.
+async fn insert_tokens(
+    tx: &mut Transaction<'static, Sqlite>,
+    access: &AccessTokenRecord,
+    refresh: Option<&RefreshTokenRecord>,
+) -> StoreResult<()> {
+    let conflict = conflict_err("a token with this hash already exists");
+    sqlx::query(
+        "INSERT INTO access_tokens (hash, family, client_id, subject, scopes, issued_at, \
+         expires_at, revoked, refresh_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, \
+         ?8 OR EXISTS (SELECT 1 FROM revoked_families WHERE family = ?2), ?9)",
+    )
+    .bind(&access.hash)
+    .bind(&access.family)
+    .bind(&access.client_id)
+    .bind(&access.subject)
+    .bind(access.scopes.to_string())
+    .bind(access.issued_at)
+    .bind(access.expires_at)
+    .bind(access.revoked)
+    .bind(&access.refresh_hash)
+    .execute(&mut **tx)
+    .await
+    .map_err(&conflict)?;
+    if let Some(refresh) = refresh {
+        sqlx::query(
+            "INSERT INTO refresh_tokens (hash, family, client_id, subject, scopes, auth_time, \
+             issued_at, expires_at, revoked) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, \
+             EXISTS (SELECT 1 FROM revoked_families WHERE family = ?2))",
+        )
+        .bind(&refresh.hash)
+        .bind(&refresh.family)
+        .bind(&refresh.client_id)
+        .bind(&refresh.subject)
+        .bind(refresh.scopes.to_string())
+        .bind(refresh.auth_time)
+        .bind(refresh.issued_at)
+        .bind(refresh.expires_at)
+        .execute(&mut **tx)
+        .await
+        .map_err(&conflict)?;
+    }
+    Ok(())
+}
+
+/// `redeem_code` and `rotate_refresh` on the pool: consume (`consume`, `replay`: the
+/// statements of `direct`) and store the new tokens in one write transaction; an error drops
+/// the transaction, so nothing of it stays.
+pub(crate) async fn redeem_on_pool(
+    store: &SqliteStore,
+    consume: &str,
+    replay: &str,
+    hash: &str,
+    now: UnixTime,
+    access: &AccessTokenRecord,
+    refresh: Option<&RefreshTokenRecord>,
+) -> StoreResult<Take<()>> {
+    let mut tx = store.write_tx().await?;
+    let consumed = sqlx::query(consume).bind(hash).bind(now).execute(&mut *tx).await.map_err(db_err)?;
+    if consumed.rows_affected() == 0 {
+        let prior =
+            sqlx::query(replay).bind(hash).bind(now).fetch_optional(&mut *tx).await.map_err(db_err)?;
+        return Ok(match prior {
+            Some(row) => Take::Replayed { family: col(&row, "family")? },
+            None => Take::Unknown,
+        });
+    }
+    insert_tokens(&mut tx, access, refresh).await?;
+    tx.commit().await.map_err(db_err)?;
+    Ok(Take::Fresh(()))
+}
+
 #[async_trait::async_trait]
 impl TokenStore for SqliteStore {
     async fn save_tokens(
@@ -104,45 +176,10 @@ impl TokenStore for SqliteStore {
             let (access, refresh) = (access.clone(), refresh.cloned());
             return d.write(move |conn| direct::save_tokens(conn, &access, refresh.as_ref())).await;
         }
-        let conflict = conflict_err("a token with this hash already exists");
         // The write lock (BEGIN IMMEDIATE) orders this against `revoke_family`: tokens of a
         // family revoked before are stored revoked.
         let mut tx = self.write_tx().await?;
-        sqlx::query(
-            "INSERT INTO access_tokens (hash, family, client_id, subject, scopes, issued_at, \
-             expires_at, revoked, refresh_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, \
-             ?8 OR EXISTS (SELECT 1 FROM revoked_families WHERE family = ?2), ?9)",
-        )
-        .bind(&access.hash)
-        .bind(&access.family)
-        .bind(&access.client_id)
-        .bind(&access.subject)
-        .bind(access.scopes.to_string())
-        .bind(access.issued_at)
-        .bind(access.expires_at)
-        .bind(access.revoked)
-        .bind(&access.refresh_hash)
-        .execute(&mut *tx)
-        .await
-        .map_err(&conflict)?;
-        if let Some(refresh) = refresh {
-            sqlx::query(
-                "INSERT INTO refresh_tokens (hash, family, client_id, subject, scopes, auth_time, \
-                 issued_at, expires_at, revoked) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, \
-                 EXISTS (SELECT 1 FROM revoked_families WHERE family = ?2))",
-            )
-            .bind(&refresh.hash)
-            .bind(&refresh.family)
-            .bind(&refresh.client_id)
-            .bind(&refresh.subject)
-            .bind(refresh.scopes.to_string())
-            .bind(refresh.auth_time)
-            .bind(refresh.issued_at)
-            .bind(refresh.expires_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(&conflict)?;
-        }
+        insert_tokens(&mut tx, access, refresh).await?;
         tx.commit().await.map_err(db_err)
     }
 
@@ -186,8 +223,7 @@ impl TokenStore for SqliteStore {
                              AND revoked = 0 AND expires_at > ?2 RETURNING {}",
                             direct::REFRESH_COLUMNS
                         ),
-                        "SELECT family FROM refresh_tokens \
-                         WHERE hash = ?1 AND expires_at > ?2 AND (consumed_at IS NOT NULL OR revoked <> 0)",
+                        direct::REFRESH_REPLAY,
                         &hash,
                         now,
                         direct::refresh_row_ok,
@@ -210,19 +246,35 @@ impl TokenStore for SqliteStore {
         }
         // RFC 9700 §4.14.2: an unexpired token presented again after rotation or revocation is a
         // replay; a missing or expired one is unknown.
-        let prior = sqlx::query(
-            "SELECT family FROM refresh_tokens \
-             WHERE hash = ?1 AND expires_at > ?2 AND (consumed_at IS NOT NULL OR revoked <> 0)",
-        )
-        .bind(hash)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_err)?;
+        let prior = sqlx::query(direct::REFRESH_REPLAY)
+            .bind(hash)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
         match prior {
             Some(row) => Ok(Take::Replayed { family: col(&row, "family")? }),
             None => Ok(Take::Unknown),
         }
+    }
+
+    async fn rotate_refresh(
+        &self,
+        hash: &str,
+        now: UnixTime,
+        access: &AccessTokenRecord,
+        refresh: Option<&RefreshTokenRecord>,
+    ) -> StoreResult<Take<()>> {
+        let (consume, replay) = (direct::CONSUME_REFRESH, direct::REFRESH_REPLAY);
+        if let Some(d) = &self.direct {
+            let (hash, access, refresh) = (hash.to_owned(), access.clone(), refresh.cloned());
+            return d
+                .write(move |conn| {
+                    direct::redeem(conn, consume, replay, &hash, now, &access, refresh.as_ref())
+                })
+                .await;
+        }
+        redeem_on_pool(self, consume, replay, hash, now, access, refresh).await
     }
 
     async fn revoke_family(&self, family: &str) -> StoreResult<u64> {

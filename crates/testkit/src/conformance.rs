@@ -116,6 +116,11 @@ macro_rules! store_conformance_tests {
             take_refresh_rotation_and_replay,
             concurrent_take_refresh_exactly_one,
             get_refresh_ignores_consumed_revoked_expired,
+            get_code_reads_without_consuming,
+            redeem_code_consumes_and_saves_together,
+            rotate_refresh_consumes_and_saves_together,
+            a_redemption_that_cannot_save_consumes_nothing,
+            concurrent_rotations_save_exactly_one_set,
             revoke_family_revokes_access_and_refresh,
             tokens_saved_into_a_revoked_family_are_revoked,
             revoke_refresh_revokes_its_access_tokens,
@@ -513,6 +518,209 @@ pub async fn concurrent_take_refresh_exactly_one(store: Arc<dyn Store>) {
         }
         assert_eq!(fresh, 1, "exactly one of {RACERS} concurrent take_refresh calls must be Fresh");
         assert_eq!(replayed, RACERS - 1, "every other concurrent take_refresh must be Replayed");
+    }
+}
+
+/// `get_code` returns only a redeemable code (unconsumed, `now < expires_at`), with every
+/// field intact, and does not consume it.
+pub async fn get_code_reads_without_consuming(store: Arc<dyn Store>) {
+    for c in [code("peek-full", "fam-p1", NOW + 60), bare_code("peek-bare", "fam-p2")] {
+        store.create_code(&c).await.expect("create_code");
+        for _ in 0..2 {
+            assert_eq!(
+                store.get_code(&c.hash, NOW).await.expect("get_code"),
+                Some(c.clone()),
+                "get_code must return the stored code intact, and again: it consumes nothing"
+            );
+        }
+        assert!(matches!(store.take_code(&c.hash, NOW).await.expect("take_code"), Take::Fresh(_)));
+        assert_eq!(
+            store.get_code(&c.hash, NOW).await.expect("get_code"),
+            None,
+            "a consumed code is not redeemable"
+        );
+    }
+    let c = code("peek-expiring", "fam-p3", NOW + 10);
+    store.create_code(&c).await.expect("create_code");
+    assert!(store.get_code(&c.hash, NOW + 9).await.expect("get_code").is_some());
+    assert_eq!(store.get_code(&c.hash, NOW + 10).await.expect("get_code"), None, "expired at expires_at");
+    assert_eq!(store.get_code(&h("never-issued"), NOW).await.expect("get_code"), None);
+}
+
+/// `redeem_code` consumes the code and stores its tokens in one step: `Fresh` once, with the
+/// tokens stored; a second redemption is `Replayed` with the family and stores nothing; an
+/// unknown or expired code is `Unknown` and stores nothing.
+pub async fn redeem_code_consumes_and_saves_together(store: Arc<dyn Store>) {
+    let c = code("redeem", "fam-R", NOW + 60);
+    store.create_code(&c).await.expect("create_code");
+    let (a1, r1) = (access("at-redeem-1", "fam-R", Some("rt-redeem-1")), refresh("rt-redeem-1", "fam-R"));
+    assert_eq!(store.redeem_code(&c.hash, NOW, &a1, Some(&r1)).await.expect("redeem_code"), Take::Fresh(()));
+    assert_eq!(store.get_code(&c.hash, NOW).await.expect("get_code"), None, "a redeemed code is consumed");
+    assert_eq!(
+        store.get_access(&a1.hash).await.expect("get_access"),
+        Some(a1.clone()),
+        "its access token is stored"
+    );
+    assert_eq!(
+        store.get_refresh(&r1.hash, NOW).await.expect("get_refresh"),
+        Some(r1),
+        "its refresh token too"
+    );
+
+    let a2 = access("at-redeem-2", "fam-R", None);
+    assert_eq!(
+        store.redeem_code(&c.hash, NOW, &a2, None).await.expect("redeem_code"),
+        Take::Replayed { family: "fam-R".into() },
+        "a second redemption is a replay naming the family"
+    );
+    assert_eq!(store.get_access(&a2.hash).await.expect("get_access"), None, "a replay stores nothing");
+    assert_eq!(
+        store.take_code(&c.hash, NOW).await.expect("take_code"),
+        Take::Replayed { family: "fam-R".into() },
+        "redeem_code and take_code consume the same way"
+    );
+
+    let expiring = code("redeem-late", "fam-S", NOW + 10);
+    store.create_code(&expiring).await.expect("create_code");
+    let a3 = access("at-redeem-3", "fam-S", None);
+    assert_eq!(
+        store.redeem_code(&expiring.hash, NOW + 10, &a3, None).await.expect("redeem_code"),
+        Take::Unknown
+    );
+    assert_eq!(
+        store.redeem_code(&h("never-issued"), NOW, &a3, None).await.expect("redeem_code"),
+        Take::Unknown
+    );
+    assert_eq!(store.get_access(&a3.hash).await.expect("get_access"), None, "an unknown code stores nothing");
+}
+
+/// `rotate_refresh` consumes the old refresh token and stores its successors in one step,
+/// exactly like `take_refresh` followed by `save_tokens`, but only when the take is `Fresh`.
+pub async fn rotate_refresh_consumes_and_saves_together(store: Arc<dyn Store>) {
+    let (_, old) = save_pair(&*store, "rot-0", "fam-T").await;
+    let (a1, r1) = (access("at-rot-1", "fam-T", Some("rt-rot-1")), refresh("rt-rot-1", "fam-T"));
+    assert_eq!(
+        store.rotate_refresh(&old.hash, NOW, &a1, Some(&r1)).await.expect("rotate_refresh"),
+        Take::Fresh(())
+    );
+    assert_eq!(
+        store.get_refresh(&old.hash, NOW).await.expect("get_refresh"),
+        None,
+        "the old token is rotated out"
+    );
+    assert_eq!(
+        store.get_access(&a1.hash).await.expect("get_access"),
+        Some(a1),
+        "the new access token is stored"
+    );
+    assert_eq!(
+        store.get_refresh(&r1.hash, NOW).await.expect("get_refresh"),
+        Some(r1.clone()),
+        "and the new refresh token"
+    );
+
+    let (a2, r2) = (access("at-rot-2", "fam-T", Some("rt-rot-2")), refresh("rt-rot-2", "fam-T"));
+    assert_eq!(
+        store.rotate_refresh(&old.hash, NOW, &a2, Some(&r2)).await.expect("rotate_refresh"),
+        Take::Replayed { family: "fam-T".into() },
+        "rotating a rotated-out token again is a replay naming the family"
+    );
+    assert_eq!(store.get_access(&a2.hash).await.expect("get_access"), None, "a replay stores nothing");
+    assert_eq!(store.get_refresh(&r2.hash, NOW).await.expect("get_refresh"), None, "a replay stores nothing");
+    assert!(
+        store.get_refresh(&r1.hash, NOW).await.expect("get_refresh").is_some(),
+        "the successor stays active"
+    );
+
+    let a3 = access("at-rot-3", "fam-U", None);
+    assert_eq!(
+        store.rotate_refresh(&h("never-issued"), NOW, &a3, None).await.expect("rotate_refresh"),
+        Take::Unknown
+    );
+    assert_eq!(
+        store.get_access(&a3.hash).await.expect("get_access"),
+        None,
+        "an unknown token stores nothing"
+    );
+}
+
+/// A redemption whose tokens cannot be stored (a hash already taken) fails with `Conflict`
+/// and consumes nothing: the code or refresh token can still be redeemed. (Two transactions,
+/// take then save, would lose the credential here.)
+pub async fn a_redemption_that_cannot_save_consumes_nothing(store: Arc<dyn Store>) {
+    let (taken, _) = save_pair(&*store, "occupied", "fam-V").await;
+    let c = code("redeem-conflict", "fam-W", NOW + 60);
+    store.create_code(&c).await.expect("create_code");
+    let clash = AccessTokenRecord { family: "fam-W".into(), ..taken.clone() };
+    assert!(is_conflict(&store.redeem_code(&c.hash, NOW, &clash, None).await), "a clashing save is Conflict");
+    assert_eq!(
+        store.get_code(&c.hash, NOW).await.expect("get_code"),
+        Some(c.clone()),
+        "and the code is not consumed"
+    );
+    let ok = access("at-after-clash", "fam-W", None);
+    assert_eq!(store.redeem_code(&c.hash, NOW, &ok, None).await.expect("redeem_code"), Take::Fresh(()));
+
+    let (_, old) = save_pair(&*store, "rot-conflict", "fam-X").await;
+    let fresh_access = access("at-rot-clash", "fam-X", Some("rt-occupied"));
+    let clash_refresh = refresh("rt-occupied", "fam-X");
+    assert!(
+        is_conflict(&store.rotate_refresh(&old.hash, NOW, &fresh_access, Some(&clash_refresh)).await),
+        "a rotation whose new refresh token clashes is Conflict"
+    );
+    assert_eq!(
+        store.get_access(&fresh_access.hash).await.expect("get_access"),
+        None,
+        "nothing of it is stored"
+    );
+    assert_eq!(
+        store.get_refresh(&old.hash, NOW).await.expect("get_refresh"),
+        Some(old.clone()),
+        "and the old refresh token is still active"
+    );
+    let (a, r) = (access("at-rot-ok", "fam-X", Some("rt-rot-ok")), refresh("rt-rot-ok", "fam-X"));
+    assert_eq!(
+        store.rotate_refresh(&old.hash, NOW, &a, Some(&r)).await.expect("rotate_refresh"),
+        Take::Fresh(())
+    );
+}
+
+/// Of many concurrent rotations of one refresh token, each with its own successors, exactly
+/// one is `Fresh` and exactly its tokens are stored.
+pub async fn concurrent_rotations_save_exactly_one_set(store: Arc<dyn Store>) {
+    for round in 0..3 {
+        let family = format!("rot-race-fam-{round}");
+        let (_, old) = save_pair(&*store, &format!("rot-race-{round}"), &family).await;
+        let barrier = Arc::new(tokio::sync::Barrier::new(RACERS));
+        let mut tasks = Vec::new();
+        for i in 0..RACERS {
+            let (store, barrier, hash) = (Arc::clone(&store), Arc::clone(&barrier), old.hash.clone());
+            let label = format!("{round}-{i}");
+            let a = access(&format!("at-rot-race-{label}"), &family, Some(&format!("rt-rot-race-{label}")));
+            let r = refresh(&format!("rt-rot-race-{label}"), &family);
+            tasks.push(tokio::spawn(async move {
+                barrier.wait().await;
+                (store.rotate_refresh(&hash, NOW, &a, Some(&r)).await, a, r)
+            }));
+        }
+        let mut fresh = 0;
+        for t in tasks {
+            let (outcome, a, r) = t.await.expect("rotate_refresh task panicked");
+            let stored = store.get_access(&a.hash).await.expect("get_access").is_some();
+            match outcome.expect("a concurrent rotate_refresh failed") {
+                Take::Fresh(()) => {
+                    fresh += 1;
+                    assert!(stored, "the Fresh rotation's access token is stored");
+                    assert!(store.get_refresh(&r.hash, NOW).await.expect("get_refresh").is_some());
+                }
+                Take::Replayed { family: f } => {
+                    assert_eq!(f, family, "a Replayed rotation names the token's family");
+                    assert!(!stored, "a Replayed rotation stores nothing");
+                }
+                Take::Unknown => panic!("a concurrent rotation of a live refresh token must not be Unknown"),
+            }
+        }
+        assert_eq!(fresh, 1, "exactly one of {RACERS} concurrent rotations must be Fresh");
     }
 }
 

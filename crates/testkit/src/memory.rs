@@ -77,6 +77,59 @@ fn matches(filter: &TokenFilter, client_id: &str, subject: Option<&str>) -> bool
 }
 
 impl State {
+    fn take_code(&mut self, hash: &str, now: UnixTime) -> Take<AuthorizationCode> {
+        let Some(row) = self.codes.get_mut(hash) else { return Take::Unknown };
+        if row.code.expires_at <= now {
+            return Take::Unknown;
+        }
+        if row.used {
+            return Take::Replayed { family: row.code.family.clone() };
+        }
+        row.used = true;
+        Take::Fresh(row.code.clone())
+    }
+
+    fn take_refresh(&mut self, hash: &str, now: UnixTime) -> Take<RefreshTokenRecord> {
+        let Some(row) = self.refresh.get_mut(hash) else { return Take::Unknown };
+        if row.rec.expires_at <= now {
+            return Take::Unknown;
+        }
+        if !row.active() {
+            return Take::Replayed { family: row.rec.family.clone() };
+        }
+        row.consumed = true;
+        Take::Fresh(row.rec.clone())
+    }
+
+    /// What would make [`State::insert_tokens`] fail: a token with the same hash.
+    fn check_new_tokens(
+        &self,
+        access: &AccessTokenRecord,
+        refresh: Option<&RefreshTokenRecord>,
+    ) -> StoreResult<()> {
+        if self.access.contains_key(&access.hash)
+            || refresh.is_some_and(|r| self.refresh.contains_key(&r.hash))
+        {
+            return Err(StoreError::Conflict("token".into()));
+        }
+        Ok(())
+    }
+
+    /// Store tokens already checked by [`State::check_new_tokens`].
+    fn insert_tokens(&mut self, access: &AccessTokenRecord, refresh: Option<&RefreshTokenRecord>) {
+        // Saved into a revoked family: born revoked (see `revoke_family`).
+        let family_revoked = self.revoked_families.contains_key(&access.family);
+        if let Some(r) = refresh {
+            let seq = self.next_seq();
+            let revoked = self.revoked_families.contains_key(&r.family);
+            self.refresh.insert(r.hash.clone(), RefreshRow { seq, rec: r.clone(), consumed: false, revoked });
+        }
+        let seq = self.next_seq();
+        let mut rec = access.clone();
+        rec.revoked |= family_revoked;
+        self.access.insert(access.hash.clone(), AccessRow { seq, rec });
+    }
+
     fn next_seq(&mut self) -> u64 {
         self.seq += 1;
         self.seq
@@ -245,16 +298,12 @@ impl AuthorizationStore for MemoryStore {
     }
 
     async fn take_code(&self, hash: &str, now: UnixTime) -> StoreResult<Take<AuthorizationCode>> {
-        let mut s = self.state()?;
-        let Some(row) = s.codes.get_mut(hash) else { return Ok(Take::Unknown) };
-        if row.code.expires_at <= now {
-            return Ok(Take::Unknown);
-        }
-        if row.used {
-            return Ok(Take::Replayed { family: row.code.family.clone() });
-        }
-        row.used = true;
-        Ok(Take::Fresh(row.code.clone()))
+        Ok(self.state()?.take_code(hash, now))
+    }
+
+    async fn get_code(&self, hash: &str, now: UnixTime) -> StoreResult<Option<AuthorizationCode>> {
+        let s = self.state()?;
+        Ok(s.codes.get(hash).filter(|r| !r.used && r.code.expires_at > now).map(|r| r.code.clone()))
     }
 
     async fn create_pending(&self, pending: &PendingAuthorization) -> StoreResult<()> {
@@ -344,20 +393,8 @@ impl TokenStore for MemoryStore {
         refresh: Option<&RefreshTokenRecord>,
     ) -> StoreResult<()> {
         let mut s = self.state()?;
-        if s.access.contains_key(&access.hash) || refresh.is_some_and(|r| s.refresh.contains_key(&r.hash)) {
-            return Err(StoreError::Conflict("token".into()));
-        }
-        // Saved into a revoked family: born revoked (see `revoke_family`).
-        let family_revoked = s.revoked_families.contains_key(&access.family);
-        if let Some(r) = refresh {
-            let seq = s.next_seq();
-            let revoked = s.revoked_families.contains_key(&r.family);
-            s.refresh.insert(r.hash.clone(), RefreshRow { seq, rec: r.clone(), consumed: false, revoked });
-        }
-        let seq = s.next_seq();
-        let mut rec = access.clone();
-        rec.revoked |= family_revoked;
-        s.access.insert(access.hash.clone(), AccessRow { seq, rec });
+        s.check_new_tokens(access, refresh)?;
+        s.insert_tokens(access, refresh);
         Ok(())
     }
 
@@ -371,16 +408,28 @@ impl TokenStore for MemoryStore {
     }
 
     async fn take_refresh(&self, hash: &str, now: UnixTime) -> StoreResult<Take<RefreshTokenRecord>> {
+        Ok(self.state()?.take_refresh(hash, now))
+    }
+
+    async fn rotate_refresh(
+        &self,
+        hash: &str,
+        now: UnixTime,
+        access: &AccessTokenRecord,
+        refresh: Option<&RefreshTokenRecord>,
+    ) -> StoreResult<Take<()>> {
+        // One lock: the take and the save are one step. A conflict is found before the take,
+        // so a failed save consumes nothing.
         let mut s = self.state()?;
-        let Some(row) = s.refresh.get_mut(hash) else { return Ok(Take::Unknown) };
-        if row.rec.expires_at <= now {
-            return Ok(Take::Unknown);
-        }
-        if !row.active() {
-            return Ok(Take::Replayed { family: row.rec.family.clone() });
-        }
-        row.consumed = true;
-        Ok(Take::Fresh(row.rec.clone()))
+        s.check_new_tokens(access, refresh)?;
+        Ok(match s.take_refresh(hash, now) {
+            Take::Fresh(_) => {
+                s.insert_tokens(access, refresh);
+                Take::Fresh(())
+            }
+            Take::Replayed { family } => Take::Replayed { family },
+            Take::Unknown => Take::Unknown,
+        })
     }
 
     async fn revoke_family(&self, family: &str) -> StoreResult<u64> {
@@ -598,6 +647,26 @@ impl KeyStore for MemoryStore {
 impl Store for MemoryStore {
     async fn ping(&self) -> StoreResult<()> {
         self.state().map(|_| ())
+    }
+
+    async fn redeem_code(
+        &self,
+        hash: &str,
+        now: UnixTime,
+        access: &AccessTokenRecord,
+        refresh: Option<&RefreshTokenRecord>,
+    ) -> StoreResult<Take<()>> {
+        // As `rotate_refresh`: one lock, conflicts found before the take.
+        let mut s = self.state()?;
+        s.check_new_tokens(access, refresh)?;
+        Ok(match s.take_code(hash, now) {
+            Take::Fresh(_) => {
+                s.insert_tokens(access, refresh);
+                Take::Fresh(())
+            }
+            Take::Replayed { family } => Take::Replayed { family },
+            Take::Unknown => Take::Unknown,
+        })
     }
 
     async fn purge_expired(&self, now: UnixTime, limit: u32) -> StoreResult<u64> {

@@ -52,6 +52,58 @@ pub struct Issue {
     pub nonce: Option<String>,
     /// Extra response fields; sent only when `allow_extended_token_attributes` is on.
     pub extra: serde_json::Map<String, serde_json::Value>,
+    /// The single-use credential these tokens are issued for, consumed in the same transaction
+    /// that stores them ([`crate::Store::redeem_code`], [`crate::store::TokenStore::rotate_refresh`]):
+    /// if it was consumed meanwhile (a concurrent redemption), nothing is stored and the
+    /// request fails as a replay.
+    pub redeems: Option<Redeem>,
+}
+
+/// A single-use credential a grant redeems, by the hash the store keys it by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redeem {
+    /// An authorization code (RFC 6749 §4.1.3).
+    Code(String),
+    /// A refresh token rotated out (RFC 6749 §6, RFC 9700 §4.14.2).
+    Refresh(String),
+}
+
+impl Redeem {
+    /// The answer to a redemption whose credential was not there to consume: already consumed
+    /// or revoked (`family` is then the family it belongs to), or unknown or expired (`None`).
+    /// A replay first revokes everything the family issued: RFC 6749 §4.1.2 for codes ("If an
+    /// authorization code is used more than once, the authorization server MUST deny the
+    /// request and SHOULD revoke (when possible) all tokens previously issued based on that
+    /// authorization code"), RFC 9700 §4.14.2 for rotated refresh tokens.
+    pub(crate) async fn refused(
+        &self,
+        store: &dyn crate::store::Store,
+        client_id: &str,
+        family: Option<&str>,
+    ) -> Result<OAuthError, OAuthError> {
+        if let Some(family) = family {
+            let revoked = store.revoke_family(family).await?;
+            match self {
+                Redeem::Code(_) => {
+                    tracing::warn!(client_id, revoked, "authorization code replayed; family revoked")
+                }
+                Redeem::Refresh(_) => {
+                    tracing::warn!(client_id, revoked, "refresh token reused; family revoked")
+                }
+            }
+        }
+        Ok(match (self, family) {
+            (Redeem::Code(_), Some(_)) => {
+                OAuthError::invalid_grant("the authorization code has already been used")
+            }
+            (Redeem::Code(_), None) => {
+                OAuthError::invalid_grant("the authorization code is invalid or expired")
+            }
+            (Redeem::Refresh(_), _) => {
+                OAuthError::invalid_grant("the refresh token is invalid, expired or revoked")
+            }
+        })
+    }
 }
 
 /// A grant type. Implement it to add an extension grant (RFC 6749 §4.5) and register it with

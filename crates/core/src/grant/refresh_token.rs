@@ -1,6 +1,6 @@
 //! Refresh token grant (RFC 6749 §6) with rotation and reuse detection (RFC 9700 §4.14.2).
 
-use super::{GrantContext, Issue, TokenGrant};
+use super::{GrantContext, Issue, Redeem, TokenGrant};
 use crate::error::OAuthError;
 use crate::model::scope::ScopeSet;
 use crate::model::secret::{hash_token, is_well_formed, TokenKind};
@@ -27,30 +27,25 @@ impl TokenGrant for RefreshTokenGrant {
         let store = ctx.server.store();
         let hash = hash_token(token);
         let rotate = ctx.server.config().always_issue_new_refresh_token;
-        // A request for more scope than granted must not burn the token: check before taking.
-        if let (true, Some(req)) = (rotate, &requested) {
-            if let Some(peek) = store.get_refresh(&hash, ctx.now).await? {
-                if peek.client_id == ctx.client.id && !req.is_subset(&peek.scopes) {
-                    return Err(OAuthError::invalid_scope("the requested scope exceeds the original grant"));
-                }
+        // Read, check, and let the server consume the token in the transaction that stores
+        // its replacement (`Issue::redeems`): a request refused by the checks below (another
+        // client's token aside) leaves the token usable, and a rotation whose new tokens
+        // cannot be stored leaves the old one in place.
+        let rec = match store.get_refresh(&hash, ctx.now).await? {
+            Some(rec) => rec,
+            // Not active. With rotation, taking tells a rotated-out or revoked token (a replay,
+            // RFC 9700 §4.14.2) from an unknown or expired one.
+            None if rotate => {
+                let redeem = Redeem::Refresh(hash.clone());
+                return Err(match store.take_refresh(&hash, ctx.now).await? {
+                    Take::Replayed { family } => redeem.refused(store, &ctx.client.id, Some(&family)).await?,
+                    Take::Fresh(_) | Take::Unknown => invalid(),
+                });
             }
-        }
-        let rec = if rotate {
-            match store.take_refresh(&hash, ctx.now).await? {
-                Take::Fresh(rec) => rec,
-                Take::Replayed { family } => {
-                    // RFC 9700 §4.14.2: a rotated-out refresh token used again means it leaked;
-                    // invalidate the whole family so neither party keeps access.
-                    let revoked = store.revoke_family(&family).await?;
-                    tracing::warn!(client_id = %ctx.client.id, revoked, "refresh token reused; family revoked");
-                    return Err(invalid());
-                }
-                Take::Unknown => return Err(invalid()),
-            }
-        } else {
-            store.get_refresh(&hash, ctx.now).await?.ok_or_else(invalid)?
+            None => return Err(invalid()),
         };
-        // §6: the refresh token must have been issued to the authenticated client.
+        // §6: the refresh token must have been issued to the authenticated client. Another
+        // client holding it means it leaked: with rotation, the family is revoked.
         if rec.client_id != ctx.client.id {
             if rotate {
                 store.revoke_family(&rec.family).await?;
@@ -76,6 +71,7 @@ impl TokenGrant for RefreshTokenGrant {
             refresh_scopes: Some(rec.scopes),
             family: Some(rec.family),
             auth_time: rec.auth_time,
+            redeems: rotate.then_some(Redeem::Refresh(hash)),
             ..Issue::default()
         })
     }

@@ -11,6 +11,10 @@ pub trait AuthorizationStore: Send + Sync {
     /// Consume a code atomically: `Fresh` exactly once for an unexpired code, `Replayed` for
     /// every later attempt while the code is unexpired, `Unknown` for an unknown or expired code.
     async fn take_code(&self, hash: &str, now: UnixTime) -> StoreResult<Take<AuthorizationCode>>;
+    /// An unconsumed, unexpired code, without consuming it: the token endpoint checks the
+    /// request against it, then redeems it with [`crate::Store::redeem_code`] (or burns it
+    /// with [`AuthorizationStore::take_code`] when the checks fail).
+    async fn get_code(&self, hash: &str, now: UnixTime) -> StoreResult<Option<AuthorizationCode>>;
 
     /// Store a pending authorization request.
     async fn create_pending(&self, pending: &PendingAuthorization) -> StoreResult<()>;

@@ -1,7 +1,9 @@
 //! Persistence traits, one file per aggregate. The SQL crates mirror this layout.
 //!
 //! One method is one atomic business operation. Single-use things are taken, not read
-//! (`take_code`, `take_refresh`), so two concurrent redemptions give exactly one `Fresh`.
+//! (`take_code`, `take_refresh`), so two concurrent redemptions give exactly one `Fresh`; a
+//! redemption that issues tokens takes and stores them in one transaction (`redeem_code`,
+//! `rotate_refresh`).
 
 mod account;
 mod authorization;
@@ -59,6 +61,31 @@ pub trait Store:
 {
     /// Whether the backend answers (for `/health/ready`).
     async fn ping(&self) -> StoreResult<()>;
+
+    /// Redeem an authorization code: consume it as [`AuthorizationStore::take_code`] does and,
+    /// only when that take is `Fresh`, store the tokens issued for it as
+    /// [`TokenStore::save_tokens`] does, all in one transaction. Nothing is written unless the
+    /// take is `Fresh`; when storing the tokens fails the code is not consumed either.
+    ///
+    /// The default implementation takes, then saves, in two transactions (a failure between
+    /// them leaves the code consumed and no tokens); the crate's stores override it.
+    async fn redeem_code(
+        &self,
+        hash: &str,
+        now: crate::UnixTime,
+        access: &crate::AccessTokenRecord,
+        refresh: Option<&crate::RefreshTokenRecord>,
+    ) -> StoreResult<crate::Take<()>> {
+        use crate::Take;
+        Ok(match self.take_code(hash, now).await? {
+            Take::Fresh(_) => {
+                self.save_tokens(access, refresh).await?;
+                Take::Fresh(())
+            }
+            Take::Replayed { family } => Take::Replayed { family },
+            Take::Unknown => Take::Unknown,
+        })
+    }
 
     /// Delete expired codes, tokens, pending requests, sessions, signing keys
     /// (`expires_at <= now`) and the marks of revoked families that expired with them, at most

@@ -25,6 +25,31 @@ pub trait TokenStore: Send + Sync {
     /// already rotated out or revoked; `Unknown` when unknown or expired.
     async fn take_refresh(&self, hash: &str, now: UnixTime) -> StoreResult<Take<RefreshTokenRecord>>;
 
+    /// Rotate a refresh token: consume it as [`TokenStore::take_refresh`] does and, only when
+    /// that take is `Fresh`, store the tokens that replace it as [`TokenStore::save_tokens`]
+    /// does, all in one transaction. Nothing is written unless the take is `Fresh`, and when
+    /// storing the new tokens fails the old refresh token is not consumed either: a failed
+    /// rotation never costs the client its grant.
+    ///
+    /// The default implementation takes, then saves, in two transactions (a failure between
+    /// them leaves the old token consumed); the crate's stores override it.
+    async fn rotate_refresh(
+        &self,
+        hash: &str,
+        now: UnixTime,
+        access: &AccessTokenRecord,
+        refresh: Option<&RefreshTokenRecord>,
+    ) -> StoreResult<Take<()>> {
+        Ok(match self.take_refresh(hash, now).await? {
+            Take::Fresh(_) => {
+                self.save_tokens(access, refresh).await?;
+                Take::Fresh(())
+            }
+            Take::Replayed { family } => Take::Replayed { family },
+            Take::Unknown => Take::Unknown,
+        })
+    }
+
     /// Revoke every access and refresh token of a family; returns how many were active.
     ///
     /// The revocation sticks: tokens saved into the family afterwards are stored revoked. A
