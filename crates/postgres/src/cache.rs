@@ -61,7 +61,7 @@ pub(crate) const CHANNEL: &str = "portcullis_changes";
 pub(crate) const RECHECK: Duration = Duration::from_millis(10);
 /// A listener connection that received nothing for this long reads the counters, to find out
 /// that it is still alive (a connection lost without a reset would otherwise wait forever).
-pub(crate) const HEARTBEAT: Duration = Duration::from_secs(10);
+const HEARTBEAT: Duration = Duration::from_secs(10);
 /// Longest a read on the listener connection may take before the connection counts as lost.
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest the listener waits for a connection.
@@ -74,7 +74,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// reaped connection); one lost sooner waits its backoff, so the task never spins.
 const STABLE: Duration = Duration::from_secs(5);
 /// The `application_name` of the listener's connection (it shows in `pg_stat_activity`).
-pub(crate) const LISTENER_APPLICATION_NAME: &str = "portcullis-listener";
+const LISTENER_APPLICATION_NAME: &str = "portcullis-listener";
 
 const VERSIONS: &str = "SELECT clients, scopes, access_tokens FROM change_versions WHERE id = 1";
 
@@ -320,6 +320,9 @@ impl std::fmt::Display for Ended {
 /// The listener task: listen, and after each loss back off and listen again. Ends only when
 /// aborted (the store is gone).
 async fn run(shared: Arc<Shared>, options: PgConnectOptions) {
+    // However the task ends (aborted with the store, or dropped with its runtime), nobody
+    // keeps the cache current any more.
+    let _down = GoDownOnDrop(Arc::clone(&shared));
     let mut backoff = Duration::ZERO;
     loop {
         shared.wait_while_held().await;
@@ -329,21 +332,31 @@ async fn run(shared: Arc<Shared>, options: PgConnectOptions) {
         let mut live_since = None;
         let ended = session(&shared, &options, &mut live_since).await;
         shared.go_down();
-        match live_since {
-            Some(_) => tracing::warn!(
-                reason = %ended,
-                "PostgreSQL change listener lost; the read cache is off until it listens again"
-            ),
-            None => tracing::warn!(
-                reason = %ended,
-                retry_in_ms = u64::try_from(backoff.max(FIRST_BACKOFF).as_millis()).unwrap_or(u64::MAX),
-                "PostgreSQL change listener cannot listen; the read cache is off"
-            ),
-        }
         backoff = match live_since {
             Some(since) if since.elapsed() >= STABLE => Duration::ZERO,
             _ => (backoff * 2).clamp(FIRST_BACKOFF, MAX_BACKOFF),
         };
+        let retry_in_ms = u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX);
+        match live_since {
+            Some(_) => tracing::warn!(
+                reason = %ended,
+                retry_in_ms,
+                "PostgreSQL change listener lost; the read cache is off until it listens again"
+            ),
+            None => tracing::warn!(
+                reason = %ended,
+                retry_in_ms,
+                "PostgreSQL change listener cannot listen; the read cache is off"
+            ),
+        }
+    }
+}
+
+struct GoDownOnDrop(Arc<Shared>);
+
+impl Drop for GoDownOnDrop {
+    fn drop(&mut self) {
+        self.0.go_down();
     }
 }
 
@@ -395,7 +408,7 @@ async fn session(shared: &Shared, options: &PgConnectOptions, live_since: &mut O
     shared.listener_pid.store(pid, Ordering::Release);
     shared.live.store(true, Ordering::Release);
     *live_since = Some(Instant::now());
-    tracing::debug!(pid, "PostgreSQL change listener listening; read cache on");
+    tracing::info!(pid, "PostgreSQL change listener listening; read cache on");
     loop {
         match timeout(HEARTBEAT, listener.try_recv()).await {
             Ok(Ok(Some(_))) => {

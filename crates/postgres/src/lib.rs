@@ -83,7 +83,7 @@ use sqlx::{PgPool, Postgres, Row, Transaction};
 /// How long after another node or process (the management CLI) commits a change to a
 /// client, a scope or an access token a request of this store may still be answered from the
 /// read cache: at most this long, and usually only until the change's notification has
-/// arrived (about a millisecond). Changes through this store itself are seen at once. See
+/// arrived (milliseconds). Changes through this store itself are seen at once. See
 /// `cache.rs` and [`PostgresStore::start_read_cache`].
 pub const OTHER_NODE_DELAY: Duration = cache::RECHECK;
 
@@ -92,7 +92,8 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 /// How long a caller waits for a pooled connection before the store answers `Unavailable`.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Connections per process. Several nodes share the server's `max_connections` (default 100).
+/// Connections per process. Several nodes share the server's `max_connections` (default 100);
+/// with the read cache on, each process holds one more (its listener, outside the pool).
 const MAX_CONNECTIONS: u32 = 16;
 /// The tables `purge_expired` clears, with their keys; each has an indexed `expires_at`.
 const EXPIRING_TABLES: [(&str, &str); 7] = [
