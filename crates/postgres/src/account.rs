@@ -105,7 +105,10 @@ impl AccountStore for PostgresStore {
         ] {
             sqlx::query(sql).bind(id).execute(&mut *tx).await.map_err(db_err)?;
         }
-        tx.commit().await.map_err(db_err)?;
+        let committed = tx.commit().await;
+        // The account's access tokens were revoked: out of the read cache before returning.
+        self.changed().await;
+        committed.map_err(db_err)?;
         Ok(true)
     }
 

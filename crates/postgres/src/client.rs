@@ -1,5 +1,7 @@
 //! Registered clients (`portcullis_core::store::ClientStore`).
 
+use std::sync::Arc;
+
 use portcullis_core::model::client::{AccessTokenFormat, AuthMethod, Client};
 use portcullis_core::store::{ClientStore, StoreError, StoreResult};
 use portcullis_core::{ScopeSet, SecretHash};
@@ -40,12 +42,8 @@ fn client_from_row(row: &PgRow) -> StoreResult<Client> {
     })
 }
 
-#[async_trait::async_trait]
-impl ClientStore for PostgresStore {
-    async fn get_client(&self, id: &str) -> StoreResult<Option<Client>> {
-        if !storable(id) {
-            return Ok(None);
-        }
+impl PostgresStore {
+    async fn read_client(&self, id: &str) -> StoreResult<Option<Client>> {
         let row = sqlx::query("SELECT * FROM clients WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
@@ -53,9 +51,36 @@ impl ClientStore for PostgresStore {
             .map_err(db_err)?;
         row.as_ref().map(client_from_row).transpose()
     }
+}
+
+#[async_trait::async_trait]
+impl ClientStore for PostgresStore {
+    async fn get_client(&self, id: &str) -> StoreResult<Option<Client>> {
+        Ok(self.get_client_shared(id).await?.map(|c| Client::clone(&c)))
+    }
+
+    /// From the read cache when it may be used (`cache.rs`); only clients that exist are
+    /// kept.
+    async fn get_client_shared(&self, id: &str) -> StoreResult<Option<Arc<Client>>> {
+        if !storable(id) {
+            return Ok(None);
+        }
+        // The ticket comes before the read, so a change observed meanwhile refuses the fill.
+        let ticket = self.cache.ticket(&self.pool).await?;
+        if ticket.is_some() {
+            if let Some(c) = self.cache.client(id) {
+                return Ok(Some(c));
+            }
+        }
+        let found = self.read_client(id).await?;
+        if let (Some(ticket), Some(c)) = (ticket, &found) {
+            self.cache.put_client(ticket, c);
+        }
+        Ok(found.map(Arc::new))
+    }
 
     async fn create_client(&self, client: &Client) -> StoreResult<()> {
-        sqlx::query(
+        let done = sqlx::query(
             "INSERT INTO clients (id, name, secret, redirect_uris, grant_types, scopes, auth_method, \
              trusted, access_token_lifetime, refresh_token_lifetime, authorization_code_lifetime, \
              created_at, updated_at, access_token_format) \
@@ -76,8 +101,9 @@ impl ClientStore for PostgresStore {
         .bind(client.updated_at)
         .bind(client.access_token_format.as_str())
         .execute(&self.pool)
-        .await
-        .map_err(conflict_err("a client with this client_id already exists"))?;
+        .await;
+        self.changed().await;
+        done.map_err(conflict_err("a client with this client_id already exists"))?;
         Ok(())
     }
 
@@ -103,8 +129,9 @@ impl ClientStore for PostgresStore {
         .bind(client.updated_at)
         .bind(client.access_token_format.as_str())
         .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
+        .await;
+        self.changed().await;
+        let done = done.map_err(db_err)?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
@@ -133,7 +160,9 @@ impl ClientStore for PostgresStore {
         ] {
             sqlx::query(sql).bind(id).execute(&mut *tx).await.map_err(db_err)?;
         }
-        tx.commit().await.map_err(db_err)?;
+        let committed = tx.commit().await;
+        self.changed().await;
+        committed.map_err(db_err)?;
         Ok(true)
     }
 

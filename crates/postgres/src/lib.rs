@@ -28,10 +28,38 @@
 //! - `purge_expired` deletes bounded batches picked with `FOR UPDATE SKIP LOCKED`, so nodes
 //!   purging at once split the work instead of doing it twice or waiting on each other.
 //!
+//! ## Read cache
+//!
+//! Each store keeps clients, the registered scopes and access tokens in memory (`cache.rs`,
+//! a [`ReadCache`](portcullis_core::store::cache::ReadCache); positive answers only), so
+//! client authentication, scope resolution, introspection and `BearerLayer` checks cost no
+//! round trip. Refresh tokens, codes, pending requests, sessions, consents, accounts and keys
+//! are read from the database every time. Migration 0002 adds change counters
+//! (`change_versions`) and triggers that bump them when a transaction that changed a client,
+//! a scope or an access token (revocation, deletion) commits, and `NOTIFY
+//! portcullis_changes`. [`PostgresStore::start_read_cache`] ([`PostgresStore::connect`] calls
+//! it) starts a task that `LISTEN`s on a connection of its own. The rules:
+//!
+//! - the cache is used only while that connection is up and has read the counters after its
+//!   `LISTEN`; when it is lost (notifications may have been missed) every read goes to the
+//!   database until it listens again, reads the counters and starts the cache over; it
+//!   reconnects with backoff;
+//! - on each notification the task reads the counters and drops what changed: another node's
+//!   change is seen as soon as its notification arrives (milliseconds; RFC 7009 §2 allows a
+//!   revocation such a delay across servers and asks to keep it short), and by every request
+//!   that starts [`OTHER_NODE_DELAY`] after it committed whatever the notification does (a
+//!   read trusts the cache only that long after this store last read the counters for a
+//!   request or a write);
+//! - this store's own writes to clients, scopes and access tokens read the counters after
+//!   they commit, before they return: the next read sees them, with no wait;
+//! - fills carry the ticket of the versions observed before their database read, so a slow
+//!   reader never puts back a value a change just dropped.
+//!
 //! Queries are built at run time (no `query!` macros), so building needs no database.
 
 mod account;
 mod authorization;
+mod cache;
 mod client;
 mod consent;
 mod key;
@@ -43,6 +71,7 @@ mod token;
 pub mod testing;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use portcullis_core::store::{Store, StoreError, StoreResult};
@@ -51,12 +80,20 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{PgPool, Postgres, Row, Transaction};
 
+/// How long after another node or process (the management CLI) commits a change to a
+/// client, a scope or an access token a request of this store may still be answered from the
+/// read cache: at most this long, and usually only until the change's notification has
+/// arrived (milliseconds). Changes through this store itself are seen at once. See
+/// `cache.rs` and [`PostgresStore::start_read_cache`].
+pub const OTHER_NODE_DELAY: Duration = cache::RECHECK;
+
 /// The embedded schema migrations.
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 /// How long a caller waits for a pooled connection before the store answers `Unavailable`.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Connections per process. Several nodes share the server's `max_connections` (default 100).
+/// Connections per process. Several nodes share the server's `max_connections` (default 100);
+/// with the read cache on, each process holds one more (its listener, outside the pool).
 const MAX_CONNECTIONS: u32 = 16;
 /// The tables `purge_expired` clears, with their keys; each has an indexed `expires_at`.
 const EXPIRING_TABLES: [(&str, &str); 7] = [
@@ -71,14 +108,19 @@ const EXPIRING_TABLES: [(&str, &str); 7] = [
 
 /// A [`Store`] backed by a PostgreSQL database.
 ///
-/// Cheap to clone: clones share one connection pool.
+/// Cheap to clone: clones share one connection pool and, once started
+/// ([`PostgresStore::start_read_cache`]), one read cache and its listener.
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    cache: Arc<cache::Shared>,
+    /// The task that keeps `cache` current; the last clone holding it stops it.
+    listener: Option<Arc<cache::Listener>>,
 }
 
 impl PostgresStore {
-    /// Connect to the database at `url` and bring its schema up to date.
+    /// Connect to the database at `url`, bring its schema up to date and start the read
+    /// cache ([`PostgresStore::start_read_cache`]).
     ///
     /// `url` is `postgres://user:password@host:port/database` (or `postgresql://…`), with
     /// the usual libpq query parameters (`sslmode`, `application_name`, …). The database must
@@ -86,11 +128,12 @@ impl PostgresStore {
     pub async fn connect(url: &str) -> Result<PostgresStore, StoreError> {
         let store = Self::connect_without_migrations(url).await?;
         store.migrate().await?;
-        Ok(store)
+        store.start_read_cache()
     }
 
     /// Like [`PostgresStore::connect`], but leaves the schema as it is (for nodes started
-    /// with `auto_migrate = false`, and tools that migrate separately).
+    /// with `auto_migrate = false`, and tools that migrate separately), and the read cache
+    /// off: call [`PostgresStore::start_read_cache`] once the schema is known to be current.
     pub async fn connect_without_migrations(url: &str) -> Result<PostgresStore, StoreError> {
         Self::connect_inner(url, ACQUIRE_TIMEOUT).await
     }
@@ -110,13 +153,48 @@ impl PostgresStore {
             .connect_with(options)
             .await
             .map_err(db_err)?;
-        Ok(PostgresStore { pool })
+        Ok(Self::from_pool(pool))
     }
 
     /// A store over a pool the caller built (to choose its size and timeouts). The schema is
-    /// left as it is: call [`PostgresStore::migrate`].
+    /// left as it is and the read cache off: call [`PostgresStore::migrate`], then
+    /// [`PostgresStore::start_read_cache`].
     pub fn from_pool(pool: PgPool) -> PostgresStore {
-        PostgresStore { pool }
+        PostgresStore { pool, cache: Arc::default(), listener: None }
+    }
+
+    /// Turn on the read cache of clients, registered scopes and access tokens (`cache.rs`):
+    /// starts, on the current tokio runtime, a task that holds one more connection (with
+    /// `application_name` `portcullis-listener`, outside the pool) and `LISTEN`s for the
+    /// change notifications of migration 0002, which the schema must have (this is why
+    /// [`PostgresStore::connect`] starts it and the other constructors leave it to the caller).
+    ///
+    /// The cache is used only while that connection is up and has read the change counters
+    /// after its `LISTEN`; until then, and whenever the connection is lost, every read goes
+    /// to the database, and the task reconnects with backoff. Changes through this store are
+    /// seen at once; changes by other nodes and processes as soon as their notification
+    /// arrives, and by every request that starts [`OTHER_NODE_DELAY`] after they committed in
+    /// any case. When already on, this changes nothing. Fails only outside a tokio runtime.
+    pub fn start_read_cache(mut self) -> Result<PostgresStore, StoreError> {
+        if self.listener.is_none() {
+            self.listener =
+                cache::Listener::start(&self.cache, &self.pool).map_err(StoreError::Backend)?.map(Arc::new);
+        }
+        Ok(self)
+    }
+
+    /// Change how long another node's change may go unseen by this store's read cache when
+    /// its notification is late ([`OTHER_NODE_DELAY`] by default). Longer saves counter
+    /// reads; tests use a long one to show what notifications alone achieve.
+    pub fn set_other_node_delay(&self, delay: Duration) {
+        self.cache.set_recheck(delay);
+    }
+
+    /// Tell the read cache that this store just committed (or may have committed: the write
+    /// failed) a change to what it caches. Every write to clients, scopes or access tokens
+    /// (other than inserting tokens, which were never cached) calls it before it returns.
+    pub(crate) async fn changed(&self) {
+        self.cache.changed(&self.pool).await;
     }
 
     /// The connection pool.
@@ -274,6 +352,15 @@ impl Store for PostgresStore {
     }
 
     async fn purge_expired(&self, now: UnixTime, limit: u32) -> StoreResult<u64> {
+        let purged = self.purge_tables(now, limit).await;
+        // Access tokens may be among what was deleted, even when a later table failed.
+        self.changed().await;
+        purged
+    }
+}
+
+impl PostgresStore {
+    async fn purge_tables(&self, now: UnixTime, limit: u32) -> StoreResult<u64> {
         let mut deleted = 0;
         for (table, key) in EXPIRING_TABLES {
             // Expired means `expires_at <= now`: the takes accept only `expires_at > now`.

@@ -1,5 +1,7 @@
 //! Registered scopes (`portcullis_core::store::ScopeStore`).
 
+use std::sync::Arc;
+
 use portcullis_core::store::{ScopeStore, StoreError, StoreResult};
 use portcullis_core::ScopeDef;
 use sqlx::postgres::PgRow;
@@ -30,15 +32,31 @@ impl ScopeStore for PostgresStore {
     }
 
     async fn list_scopes(&self) -> StoreResult<Vec<ScopeDef>> {
+        Ok(self.list_scopes_shared().await?.as_ref().clone())
+    }
+
+    /// From the read cache when it may be used (`cache.rs`).
+    async fn list_scopes_shared(&self) -> StoreResult<Arc<Vec<ScopeDef>>> {
+        // The ticket comes before the read, so a change observed meanwhile refuses the fill.
+        let ticket = self.cache.ticket(&self.pool).await?;
+        if ticket.is_some() {
+            if let Some(scopes) = self.cache.scopes() {
+                return Ok(scopes);
+            }
+        }
         let rows = sqlx::query("SELECT * FROM scopes ORDER BY name COLLATE \"C\"")
             .fetch_all(&self.pool)
             .await
             .map_err(db_err)?;
-        rows.iter().map(scope_from_row).collect()
+        let scopes = rows.iter().map(scope_from_row).collect::<StoreResult<Vec<_>>>()?;
+        if let Some(ticket) = ticket {
+            self.cache.put_scopes(ticket, &scopes);
+        }
+        Ok(Arc::new(scopes))
     }
 
     async fn create_scope(&self, scope: &ScopeDef) -> StoreResult<()> {
-        sqlx::query(
+        let done = sqlx::query(
             "INSERT INTO scopes (name, description, is_default, translations) VALUES ($1, $2, $3, $4)",
         )
         .bind(&scope.name)
@@ -46,8 +64,9 @@ impl ScopeStore for PostgresStore {
         .bind(scope.is_default)
         .bind(to_json(&scope.translations)?)
         .execute(&self.pool)
-        .await
-        .map_err(conflict_err("a scope with this name already exists"))?;
+        .await;
+        self.changed().await;
+        done.map_err(conflict_err("a scope with this name already exists"))?;
         Ok(())
     }
 
@@ -60,8 +79,9 @@ impl ScopeStore for PostgresStore {
         .bind(scope.is_default)
         .bind(to_json(&scope.translations)?)
         .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
+        .await;
+        self.changed().await;
+        let done = done.map_err(db_err)?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
@@ -72,11 +92,8 @@ impl ScopeStore for PostgresStore {
         if !storable(name) {
             return Ok(false);
         }
-        let done = sqlx::query("DELETE FROM scopes WHERE name = $1")
-            .bind(name)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
-        Ok(done.rows_affected() > 0)
+        let done = sqlx::query("DELETE FROM scopes WHERE name = $1").bind(name).execute(&self.pool).await;
+        self.changed().await;
+        Ok(done.map_err(db_err)?.rows_affected() > 0)
     }
 }

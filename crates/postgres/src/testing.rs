@@ -166,6 +166,49 @@ where
     .unwrap_or_else(|_| panic!("test database setup panicked"))
 }
 
+/// What the read cache's tests look at and do (`tests/cache.rs`): the cache's content without
+/// its rules, whether it is in use, and the listener's connection. Not for anything else.
+impl PostgresStore {
+    /// The client the read cache holds under `id`, whether or not reads may use it.
+    #[doc(hidden)]
+    pub fn cached_client(&self, id: &str) -> Option<portcullis_core::Client> {
+        self.cache.entries().client(id)
+    }
+
+    /// The scope list the read cache holds, whether or not reads may use it.
+    #[doc(hidden)]
+    pub fn cached_scopes(&self) -> Option<Vec<portcullis_core::ScopeDef>> {
+        self.cache.entries().scopes()
+    }
+
+    /// The access token the read cache holds under `hash`, whether or not reads may use it.
+    #[doc(hidden)]
+    pub fn cached_access(&self, hash: &str) -> Option<portcullis_core::AccessTokenRecord> {
+        self.cache.entries().access(hash)
+    }
+
+    /// Whether reads may use the read cache (the listener is up and read the counters).
+    #[doc(hidden)]
+    pub fn read_cache_live(&self) -> bool {
+        self.cache.live()
+    }
+
+    /// The backend pid of the listener's connection, while it has one: to kill it.
+    #[doc(hidden)]
+    pub fn listener_pid(&self) -> Option<i32> {
+        self.cache.listener_pid()
+    }
+
+    /// Hold the listener (`true`): it ignores notifications (reads no counters) and, once its
+    /// connection is lost, does not connect again; `false` lets it go on (and reconnect at
+    /// once). To show what keeps the cache right without notifications, and to make an
+    /// outage last.
+    #[doc(hidden)]
+    pub fn hold_listener(&self, hold: bool) {
+        self.cache.hold(hold);
+    }
+}
+
 /// `url` with its database (the path) replaced by `name`, keeping credentials and parameters.
 pub fn with_database(url: &str, name: &str) -> String {
     let (base, query) = match url.split_once('?') {

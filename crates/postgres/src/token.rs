@@ -211,13 +211,27 @@ impl TokenStore for PostgresStore {
         tx.commit().await.map_err(db_err)
     }
 
+    /// From the read cache when it may be used (`cache.rs`): introspection and bearer checks
+    /// look tokens up here. Only tokens that exist are kept; a revocation or deletion
+    /// anywhere drops them (RFC 7009 §2: other nodes within the notification's delay).
     async fn get_access(&self, hash: &str) -> StoreResult<Option<AccessTokenRecord>> {
+        // The ticket comes before the read, so a change observed meanwhile refuses the fill.
+        let ticket = self.cache.ticket(&self.pool).await?;
+        if ticket.is_some() {
+            if let Some(rec) = self.cache.access(hash) {
+                return Ok(Some(rec));
+            }
+        }
         let row = sqlx::query("SELECT * FROM access_tokens WHERE hash = $1")
             .bind(hash)
             .fetch_optional(&self.pool)
             .await
             .map_err(db_err)?;
-        row.as_ref().map(access_from_row).transpose()
+        let found = row.as_ref().map(access_from_row).transpose()?;
+        if let (Some(ticket), Some(rec)) = (ticket, &found) {
+            self.cache.put_access(ticket, rec);
+        }
+        Ok(found)
     }
 
     async fn get_refresh(&self, hash: &str, now: UnixTime) -> StoreResult<Option<RefreshTokenRecord>> {
@@ -307,7 +321,9 @@ impl TokenStore for PostgresStore {
         .await
         .map_err(db_err)?
         .rows_affected();
-        tx.commit().await.map_err(db_err)?;
+        let committed = tx.commit().await;
+        self.changed().await;
+        committed.map_err(db_err)?;
         Ok(access + refresh)
     }
 
@@ -315,9 +331,9 @@ impl TokenStore for PostgresStore {
         let done = sqlx::query("UPDATE access_tokens SET revoked = TRUE WHERE hash = $1")
             .bind(hash)
             .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
-        Ok(done.rows_affected() > 0)
+            .await;
+        self.changed().await;
+        Ok(done.map_err(db_err)?.rows_affected() > 0)
     }
 
     async fn revoke_refresh(&self, hash: &str) -> StoreResult<bool> {
@@ -337,7 +353,9 @@ impl TokenStore for PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+        let committed = tx.commit().await;
+        self.changed().await;
+        committed.map_err(db_err)?;
         Ok(true)
     }
 
@@ -377,7 +395,9 @@ impl TokenStore for PostgresStore {
         let mut tx = self.begin().await?;
         let access = revoke_matching(&mut tx, "access_tokens", filter).await?;
         let refresh = revoke_matching(&mut tx, "refresh_tokens", filter).await?;
-        tx.commit().await.map_err(db_err)?;
+        let committed = tx.commit().await;
+        self.changed().await;
+        committed.map_err(db_err)?;
         Ok(access + refresh)
     }
 }

@@ -44,12 +44,12 @@ impl Backend {
         }
     }
 
-    /// The store for serving, with the SQLite hot paths (batched writer, read cache) on: the
-    /// schema is current by now.
+    /// The store for serving, with the SQLite hot paths (batched writer, read cache) or the
+    /// PostgreSQL read cache (and its LISTEN connection) on: the schema is current by now.
     fn into_store(self) -> Result<Arc<dyn Store>, StoreError> {
         Ok(match self {
             Backend::Sqlite(s) => Arc::new(s.start_fast_paths()?),
-            Backend::Postgres(s) => Arc::new(s),
+            Backend::Postgres(s) => Arc::new(s.start_read_cache()?),
         })
     }
 }
