@@ -217,20 +217,24 @@ impl Shared {
     }
 
     /// Whether the cache is in use (the listener is up).
+    #[cfg(feature = "test-support")]
     pub(crate) fn live(&self) -> bool {
         self.live.load(Ordering::Acquire)
     }
 
     /// The listener connection's backend pid.
+    #[cfg(feature = "test-support")]
     pub(crate) fn listener_pid(&self) -> Option<i32> {
         Some(self.listener_pid.load(Ordering::Acquire)).filter(|&pid| pid != 0)
     }
 
     /// What the cache holds, for tests: (client, scopes, access token) lookups without rules.
+    #[cfg(feature = "test-support")]
     pub(crate) fn entries(&self) -> &ReadCache {
         &self.entries
     }
 
+    #[cfg(feature = "test-support")]
     pub(crate) fn hold(&self, hold: bool) {
         self.held.store(hold, Ordering::Release);
         if !hold {
