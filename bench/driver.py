@@ -35,8 +35,9 @@ SCOPE = "api:read"
 PEER_ID, PEER_SECRET = "bench", "bench-secret-bench-secret-bench-secret"
 VERIFIER = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
 REDIRECT = "http://127.0.0.1/cb"
-# The --only groups, in the order they run. `portcullis` includes `jwt`.
-GROUPS = ("ceiling", "portcullis", "jwt", "api", "peer", "scale")
+# The --only groups, in the order they run. `portcullis` includes `jwt`; `postgres` runs only
+# with --postgres-url.
+GROUPS = ("ceiling", "portcullis", "jwt", "api", "peer", "scale", "postgres")
 
 
 def log(msg):
@@ -394,6 +395,46 @@ def jwt_scenarios(b, conns_list):
     return {"portcullis-jwt": idle}
 
 
+def psql():
+    """psql from Debian's PostgreSQL packages (as .ci/postgres installs them) or the PATH."""
+    import glob
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/psql"))
+    return found[-1] if found else "psql"
+
+
+def postgres_scenarios(b, conns_list, admin_url):
+    """The opaque issuance and introspection rows on PostgreSQL: a fresh database on the
+    server at `admin_url` (a role with CREATEDB, as `.ci/postgres start` prints), dropped at
+    the end. The CPU column counts Portcullis only, not the database server, which shares the
+    machine."""
+    name = f"portcullis_bench_{os.getpid()}_{int(time.time())}"
+    base_url, _, _ = admin_url.rpartition("/")
+    url = f"{base_url}/{name}"
+    run([psql(), "-q", admin_url, "-c", f"CREATE DATABASE {name}"])
+    try:
+        svc_id, svc_secret = setup_portcullis_db(url)
+        srv = Server("portcullis-pg", [PORTCULLIS, "--database-url", url, "serve", "--listen", "127.0.0.1:0"],
+                     b.workdir, r"listening on (http://\S+)")
+        auth = basic(svc_id, svc_secret)
+        try:
+            for c in conns_list:
+                b.scenario("pg_cc", "client_credentials issuance (opaque, PostgreSQL)", srv, c, srv.url + "/token",
+                           "form.lua", {"BENCH_BODY": f"grant_type=client_credentials&scope={urllib.parse.quote(SCOPE)}",
+                                        "BENCH_AUTH": auth})
+            token = post_form(srv.url + "/token", {"grant_type": "client_credentials", "scope": SCOPE},
+                              auth)["access_token"]
+            for c in conns_list:
+                b.scenario("pg_introspect", "introspection of an opaque token (PostgreSQL)", srv, c,
+                           srv.url + "/introspect", "form.lua",
+                           {"BENCH_BODY": f"token={token}&token_type_hint=access_token", "BENCH_AUTH": auth})
+            idle = idle_rss(srv, b.args.idle)
+        finally:
+            srv.stop()
+    finally:
+        run([psql(), "-q", admin_url, "-c", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"])
+    return {"portcullis-pg": idle}
+
+
 def idle_rss(srv, seconds):
     time.sleep(seconds)
     st = srv.status()
@@ -583,7 +624,7 @@ def render(report):
         return format(v, spec) if v is not None else none
 
     order = ["ceiling_start", "ceiling_end", "cc", "peer_cc", "jwt", "introspect", "peer_introspect", "bearer",
-             "refresh", "code", "cc_argon2", "scale_cc", "scale_introspect", "distinct_small", "scale_distinct"]
+             "refresh", "code", "cc_argon2", "pg_cc", "pg_introspect", "scale_cc", "scale_introspect", "distinct_small", "scale_distinct"]
     rank = {k: n for n, k in enumerate(order)}
     for r in sorted(rows, key=lambda r: (rank.get(r["key"], 99), r["connections"])):
         cr = r["ceiling"]
@@ -638,6 +679,9 @@ def main():
     p.add_argument("--only", default="",
                    help="comma list of groups: ceiling,portcullis,jwt,api,peer,scale (default all); "
                         "portcullis includes jwt (the JWT access token rows, a server of their own)")
+    p.add_argument("--postgres-url", default="",
+                   help="also run the PostgreSQL rows on this server (an admin URL with CREATEDB, as "
+                        "`.ci/postgres start` prints; `bench/run --postgres` starts that cluster)")
     p.add_argument("--out", default=os.path.join(HERE, "results"), help="where results are written")
     p.add_argument("--keep", action="store_true", help="keep the work directory (databases, logs)")
     a = p.parse_args()
@@ -656,6 +700,10 @@ def main():
         only.discard("peer")
     if a.skip_scale:
         only.discard("scale")
+    if not a.postgres_url:
+        if a.only and "postgres" in only:
+            p.error("--only postgres needs --postgres-url (or bench/run --postgres)")
+        only.discard("postgres")
     a.skip_scale = "scale" not in only
     conns = [1, 32]
 
@@ -695,6 +743,8 @@ def main():
             idle.update(peer_scenarios(b, conns))
         if "scale" in only:
             idle.update(scale_scenarios(b))
+        if "postgres" in only:
+            idle.update(postgres_scenarios(b, conns, a.postgres_url))
         if "ceiling" in only:
             idle.update(ceiling_scenarios(b, conns, "ceiling_end"))
     finally:
