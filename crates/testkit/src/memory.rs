@@ -422,14 +422,11 @@ impl TokenStore for MemoryStore {
         // so a failed save consumes nothing.
         let mut s = self.state()?;
         s.check_new_tokens(access, refresh)?;
-        Ok(match s.take_refresh(hash, now) {
-            Take::Fresh(_) => {
-                s.insert_tokens(access, refresh);
-                Take::Fresh(())
-            }
-            Take::Replayed { family } => Take::Replayed { family },
-            Take::Unknown => Take::Unknown,
-        })
+        let taken = s.take_refresh(hash, now).map(|_| ());
+        if taken == Take::Fresh(()) {
+            s.insert_tokens(access, refresh);
+        }
+        Ok(taken)
     }
 
     async fn revoke_family(&self, family: &str) -> StoreResult<u64> {
@@ -659,14 +656,11 @@ impl Store for MemoryStore {
         // As `rotate_refresh`: one lock, conflicts found before the take.
         let mut s = self.state()?;
         s.check_new_tokens(access, refresh)?;
-        Ok(match s.take_code(hash, now) {
-            Take::Fresh(_) => {
-                s.insert_tokens(access, refresh);
-                Take::Fresh(())
-            }
-            Take::Replayed { family } => Take::Replayed { family },
-            Take::Unknown => Take::Unknown,
-        })
+        let taken = s.take_code(hash, now).map(|_| ());
+        if taken == Take::Fresh(()) {
+            s.insert_tokens(access, refresh);
+        }
+        Ok(taken)
     }
 
     async fn purge_expired(&self, now: UnixTime, limit: u32) -> StoreResult<u64> {

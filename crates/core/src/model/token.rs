@@ -61,3 +61,14 @@ pub enum Take<T> {
     /// It does not exist or has expired.
     Unknown,
 }
+
+impl<T> Take<T> {
+    /// The same outcome with the fresh value mapped (a replay keeps its family).
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Take<U> {
+        match self {
+            Take::Fresh(v) => Take::Fresh(f(v)),
+            Take::Replayed { family } => Take::Replayed { family },
+            Take::Unknown => Take::Unknown,
+        }
+    }
+}

@@ -76,15 +76,11 @@ pub trait Store:
         access: &crate::AccessTokenRecord,
         refresh: Option<&crate::RefreshTokenRecord>,
     ) -> StoreResult<crate::Take<()>> {
-        use crate::Take;
-        Ok(match self.take_code(hash, now).await? {
-            Take::Fresh(_) => {
-                self.save_tokens(access, refresh).await?;
-                Take::Fresh(())
-            }
-            Take::Replayed { family } => Take::Replayed { family },
-            Take::Unknown => Take::Unknown,
-        })
+        let taken = self.take_code(hash, now).await?.map(|_| ());
+        if taken == crate::Take::Fresh(()) {
+            self.save_tokens(access, refresh).await?;
+        }
+        Ok(taken)
     }
 
     /// Delete expired codes, tokens, pending requests, sessions, signing keys

@@ -40,14 +40,11 @@ pub trait TokenStore: Send + Sync {
         access: &AccessTokenRecord,
         refresh: Option<&RefreshTokenRecord>,
     ) -> StoreResult<Take<()>> {
-        Ok(match self.take_refresh(hash, now).await? {
-            Take::Fresh(_) => {
-                self.save_tokens(access, refresh).await?;
-                Take::Fresh(())
-            }
-            Take::Replayed { family } => Take::Replayed { family },
-            Take::Unknown => Take::Unknown,
-        })
+        let taken = self.take_refresh(hash, now).await?.map(|_| ());
+        if taken == Take::Fresh(()) {
+            self.save_tokens(access, refresh).await?;
+        }
+        Ok(taken)
     }
 
     /// Revoke every access and refresh token of a family; returns how many were active.
