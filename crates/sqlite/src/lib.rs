@@ -293,16 +293,7 @@ impl Store for SqliteStore {
         access: &portcullis_core::AccessTokenRecord,
         refresh: Option<&portcullis_core::RefreshTokenRecord>,
     ) -> StoreResult<portcullis_core::Take<()>> {
-        let (consume, replay) = (direct::CONSUME_CODE, direct::CODE_REPLAY);
-        if let Some(d) = &self.direct {
-            let (hash, access, refresh) = (hash.to_owned(), access.clone(), refresh.cloned());
-            return d
-                .write(move |conn| {
-                    direct::redeem(conn, consume, replay, &hash, now, &access, refresh.as_ref())
-                })
-                .await;
-        }
-        token::redeem_on_pool(self, consume, replay, hash, now, access, refresh).await
+        token::redeem(self, direct::CONSUME_CODE, direct::CODE_REPLAY, hash, now, access, refresh).await
     }
 
     async fn purge_expired(&self, now: UnixTime, limit: u32) -> StoreResult<u64> {

@@ -138,18 +138,24 @@ async fn insert_tokens(
     Ok(())
 }
 
-/// `redeem_code` and `rotate_refresh` on the pool: consume (`consume`, `replay`: the
-/// statements of `direct`) and store the new tokens in one write transaction; an error drops
-/// the transaction, so nothing of it stays.
-pub(crate) async fn redeem_on_pool(
+/// `redeem_code` and `rotate_refresh`: consume (`consume`, `replay`: the statements of
+/// `direct`) and store the new tokens in one transaction: a job of the batched writer, or on
+/// the pool one write transaction, which an error drops, so nothing of it stays.
+pub(crate) async fn redeem(
     store: &SqliteStore,
-    consume: &str,
-    replay: &str,
+    consume: &'static str,
+    replay: &'static str,
     hash: &str,
     now: UnixTime,
     access: &AccessTokenRecord,
     refresh: Option<&RefreshTokenRecord>,
 ) -> StoreResult<Take<()>> {
+    if let Some(d) = &store.direct {
+        let (hash, access, refresh) = (hash.to_owned(), access.clone(), refresh.cloned());
+        return d
+            .write(move |conn| direct::redeem(conn, consume, replay, &hash, now, &access, refresh.as_ref()))
+            .await;
+    }
     let mut tx = store.write_tx().await?;
     let consumed = sqlx::query(consume).bind(hash).bind(now).execute(&mut *tx).await.map_err(db_err)?;
     if consumed.rows_affected() == 0 {
@@ -265,16 +271,7 @@ impl TokenStore for SqliteStore {
         access: &AccessTokenRecord,
         refresh: Option<&RefreshTokenRecord>,
     ) -> StoreResult<Take<()>> {
-        let (consume, replay) = (direct::CONSUME_REFRESH, direct::REFRESH_REPLAY);
-        if let Some(d) = &self.direct {
-            let (hash, access, refresh) = (hash.to_owned(), access.clone(), refresh.cloned());
-            return d
-                .write(move |conn| {
-                    direct::redeem(conn, consume, replay, &hash, now, &access, refresh.as_ref())
-                })
-                .await;
-        }
-        redeem_on_pool(self, consume, replay, hash, now, access, refresh).await
+        redeem(self, direct::CONSUME_REFRESH, direct::REFRESH_REPLAY, hash, now, access, refresh).await
     }
 
     async fn revoke_family(&self, family: &str) -> StoreResult<u64> {

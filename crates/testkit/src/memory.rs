@@ -101,6 +101,22 @@ impl State {
         Take::Fresh(row.rec.clone())
     }
 
+    /// `redeem_code` and `rotate_refresh`: under one lock, `take` and, when it is `Fresh`, the
+    /// save are one step. A conflict is found before the take, so a failed save consumes nothing.
+    fn redeem(
+        &mut self,
+        take: impl FnOnce(&mut State) -> Take<()>,
+        access: &AccessTokenRecord,
+        refresh: Option<&RefreshTokenRecord>,
+    ) -> StoreResult<Take<()>> {
+        self.check_new_tokens(access, refresh)?;
+        let taken = take(self);
+        if taken == Take::Fresh(()) {
+            self.insert_tokens(access, refresh);
+        }
+        Ok(taken)
+    }
+
     /// What would make [`State::insert_tokens`] fail: a token with the same hash.
     fn check_new_tokens(
         &self,
@@ -418,15 +434,7 @@ impl TokenStore for MemoryStore {
         access: &AccessTokenRecord,
         refresh: Option<&RefreshTokenRecord>,
     ) -> StoreResult<Take<()>> {
-        // One lock: the take and the save are one step. A conflict is found before the take,
-        // so a failed save consumes nothing.
-        let mut s = self.state()?;
-        s.check_new_tokens(access, refresh)?;
-        let taken = s.take_refresh(hash, now).map(|_| ());
-        if taken == Take::Fresh(()) {
-            s.insert_tokens(access, refresh);
-        }
-        Ok(taken)
+        self.state()?.redeem(|s| s.take_refresh(hash, now).map(|_| ()), access, refresh)
     }
 
     async fn revoke_family(&self, family: &str) -> StoreResult<u64> {
@@ -653,14 +661,7 @@ impl Store for MemoryStore {
         access: &AccessTokenRecord,
         refresh: Option<&RefreshTokenRecord>,
     ) -> StoreResult<Take<()>> {
-        // As `rotate_refresh`: one lock, conflicts found before the take.
-        let mut s = self.state()?;
-        s.check_new_tokens(access, refresh)?;
-        let taken = s.take_code(hash, now).map(|_| ());
-        if taken == Take::Fresh(()) {
-            s.insert_tokens(access, refresh);
-        }
-        Ok(taken)
+        self.state()?.redeem(|s| s.take_code(hash, now).map(|_| ()), access, refresh)
     }
 
     async fn purge_expired(&self, now: UnixTime, limit: u32) -> StoreResult<u64> {
