@@ -92,6 +92,8 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 /// How long a caller waits for a pooled connection before the store answers `Unavailable`.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A pooled connection idle for longer than this is pinged before it is used.
+const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
 /// Connections per process. Several nodes share the server's `max_connections` (default 100);
 /// with the read cache on, each process holds one more (its listener, outside the pool).
 const MAX_CONNECTIONS: u32 = 16;
@@ -150,6 +152,20 @@ impl PostgresStore {
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(acquire_timeout)
+            // sqlx pings every connection it hands out (one more round trip per query, on
+            // top of the ping it sends when the connection comes back); ping only those that
+            // sat idle for a while, which are the ones a restart or a network loss may have
+            // broken. A connection that broke under load fails its query, which answers
+            // `Unavailable` (the client may retry), and is closed rather than pooled again.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for > PING_IDLE_AFTER {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(options)
             .await
             .map_err(db_err)?;

@@ -105,21 +105,22 @@ fn summary_from_row(row: &PgRow, kind: &'static str) -> StoreResult<TokenSummary
     })
 }
 
-/// Insert an access token and its refresh token in the caller's transaction.
-async fn insert_tokens(
-    tx: &mut Transaction<'static, Postgres>,
+/// Insert an access token and its refresh token: one call of `portcullis_save_tokens`
+/// (migration 0003), which takes the family lock and inserts both rows. On the pool it is a
+/// transaction of its own, one round trip; in the caller's transaction (a redemption, which
+/// took the same lock first: advisory locks are re-entrant) it is one statement of it.
+async fn insert_tokens<'e>(
+    exec: impl sqlx::Executor<'e, Database = Postgres>,
     access: &AccessTokenRecord,
     refresh: Option<&RefreshTokenRecord>,
 ) -> StoreResult<()> {
-    let conflict = conflict_err("a token with this hash already exists");
-    // Ordered against `revoke_family` by the family lock: tokens of a family revoked
-    // before are stored revoked; a revocation after sees these rows.
-    lock_family(tx, &access.family).await?;
+    // Ordered against `revoke_family` by the family lock (see `lock_family`): tokens of a
+    // family revoked before are stored revoked; a revocation after sees these rows.
     sqlx::query(
-        "INSERT INTO access_tokens (hash, family, client_id, subject, scopes, issued_at, \
-         expires_at, revoked, refresh_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, \
-         $8 OR EXISTS (SELECT 1 FROM revoked_families WHERE family = $2), $9)",
+        "SELECT portcullis_save_tokens($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
+         $14, $15, $16, $17, $18)",
     )
+    .bind(FAMILY_LOCK_CLASS)
     .bind(&access.hash)
     .bind(&access.family)
     .bind(&access.client_id)
@@ -129,27 +130,17 @@ async fn insert_tokens(
     .bind(access.expires_at)
     .bind(access.revoked)
     .bind(&access.refresh_hash)
-    .execute(&mut **tx)
+    .bind(refresh.map(|r| &r.hash))
+    .bind(refresh.map(|r| &r.family))
+    .bind(refresh.map(|r| &r.client_id))
+    .bind(refresh.and_then(|r| r.subject.as_ref()))
+    .bind(refresh.map(|r| r.scopes.to_string()))
+    .bind(refresh.and_then(|r| r.auth_time))
+    .bind(refresh.map(|r| r.issued_at))
+    .bind(refresh.map(|r| r.expires_at))
+    .execute(exec)
     .await
-    .map_err(&conflict)?;
-    if let Some(refresh) = refresh {
-        sqlx::query(
-            "INSERT INTO refresh_tokens (hash, family, client_id, subject, scopes, auth_time, \
-             issued_at, expires_at, revoked) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
-             EXISTS (SELECT 1 FROM revoked_families WHERE family = $2))",
-        )
-        .bind(&refresh.hash)
-        .bind(&refresh.family)
-        .bind(&refresh.client_id)
-        .bind(&refresh.subject)
-        .bind(refresh.scopes.to_string())
-        .bind(refresh.auth_time)
-        .bind(refresh.issued_at)
-        .bind(refresh.expires_at)
-        .execute(&mut **tx)
-        .await
-        .map_err(&conflict)?;
-    }
+    .map_err(conflict_err("a token with this hash already exists"))?;
     Ok(())
 }
 
@@ -194,7 +185,7 @@ pub(crate) async fn redeem(
             None => Take::Unknown,
         });
     }
-    insert_tokens(&mut tx, access, refresh).await?;
+    insert_tokens(&mut *tx, access, refresh).await?;
     tx.commit().await.map_err(db_err)?;
     Ok(Take::Fresh(()))
 }
@@ -206,9 +197,7 @@ impl TokenStore for PostgresStore {
         access: &AccessTokenRecord,
         refresh: Option<&RefreshTokenRecord>,
     ) -> StoreResult<()> {
-        let mut tx = self.begin().await?;
-        insert_tokens(&mut tx, access, refresh).await?;
-        tx.commit().await.map_err(db_err)
+        insert_tokens(&self.pool, access, refresh).await
     }
 
     /// From the read cache when it may be used (`cache.rs`): introspection and bearer checks

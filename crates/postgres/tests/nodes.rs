@@ -1,6 +1,6 @@
 //! What several nodes on one database rely on (issue #6): migrations that wait for each other
 //! (sqlx's advisory lock) and a purge that splits work instead of repeating it
-//! (`FOR UPDATE SKIP LOCKED`).
+//! (`FOR UPDATE SKIP LOCKED`); a pool that survives the database dropping its connections.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use portcullis_core::model::secret::hash_token;
-use portcullis_core::store::AuthorizationStore;
+use portcullis_core::store::{AuthorizationStore, TokenStore};
 use portcullis_core::{AuthorizationCode, ScopeSet, Store, Take};
 use portcullis_postgres::testing::{admin_url, TestDatabase};
 use portcullis_postgres::PostgresStore;
@@ -206,4 +206,56 @@ async fn concurrent_purges_delete_each_row_once() {
     }
     assert_eq!(total, u64::from(ROWS), "every expired row deleted exactly once across the nodes");
     assert!(matches!(store.take_code(&live.hash, NOW).await.unwrap(), Take::Fresh(_)), "live code kept");
+}
+
+/// The pool pings only connections that sat idle (`PING_IDLE_AFTER`), not every connection
+/// it hands out. When the database drops the pool's connections (a restart, an operator's
+/// `pg_terminate_backend`, a failover), a call on a dropped connection fails with
+/// `Unavailable` (the server answers 503 `temporarily_unavailable`), never with a backend
+/// error, the connection is discarded, and the store recovers by itself: at most one failure
+/// per dropped connection, then every call succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn connections_the_database_drops_fail_once_and_are_replaced() {
+    let Some(admin) = admin_url("a pool that survives dropped connections") else { return };
+    let db = TestDatabase::create(&admin).await;
+    let store = db.store().await;
+    let hash = hash_token("a-refresh-token");
+    // Several connections in the pool, all idle for less than the ping threshold.
+    let reads: Vec<_> = (0..8)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            let hash = hash.clone();
+            tokio::spawn(async move { store.get_refresh(&hash, NOW).await })
+        })
+        .collect();
+    for r in reads {
+        assert!(r.await.unwrap().unwrap().is_none());
+    }
+    let pooled = store.pool().size();
+    let mut other = sqlx::PgConnection::connect(db.url()).await.unwrap();
+    let dropped: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid() \
+         AND application_name IS DISTINCT FROM 'portcullis-listener'",
+    )
+    .fetch_all(&mut other)
+    .await
+    .unwrap();
+    assert!(
+        dropped.len() >= 1 && dropped.iter().all(|d| *d),
+        "the pool's connections were dropped: {dropped:?}"
+    );
+    let mut failures = 0;
+    for _ in 0..(pooled + 5) {
+        match store.get_refresh(&hash, NOW).await {
+            Ok(found) => assert!(found.is_none()),
+            Err(portcullis_core::StoreError::Unavailable(_)) => failures += 1,
+            Err(other) => panic!("a dropped connection must answer Unavailable, not {other:?}"),
+        }
+    }
+    assert!(failures <= pooled as usize, "{failures} failures for {pooled} dropped connections");
+    for _ in 0..5 {
+        assert!(store.get_refresh(&hash, NOW).await.unwrap().is_none(), "the store recovered");
+    }
+    eprintln!("{failures} calls failed on {} dropped connections", dropped.len());
 }

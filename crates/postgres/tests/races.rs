@@ -193,3 +193,63 @@ async fn concurrent_refresh_rotations_one_wins_and_the_family_is_revoked() {
         );
     }
 }
+
+/// `save_tokens` (one call of `portcullis_save_tokens`, migration 0003) racing
+/// `revoke_family` on the same family: whichever commits first, the token that was saved ends
+/// up revoked, with its refresh token. The function takes the family lock before its INSERTs
+/// and each INSERT sees what was committed while it waited; an INSERT that checked for the
+/// revocation before the lock was granted stores a live token into a revoked family.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_save_racing_a_family_revocation_is_stored_revoked() {
+    let Some(s) = setup().await else { return };
+    let now = s.server.now();
+    let access = |label: &str, family: &str, refresh: Option<&str>| portcullis_core::AccessTokenRecord {
+        hash: hash_token(label),
+        family: family.to_owned(),
+        client_id: s.id.clone(),
+        subject: Some("alice".to_owned()),
+        scopes: ScopeSet::from_stored("notes:read"),
+        issued_at: now,
+        expires_at: now + 3600,
+        revoked: false,
+        refresh_hash: refresh.map(hash_token),
+    };
+    let mut saved_first = 0;
+    for round in 0..150 {
+        let family = format!("race-family-{round}");
+        // The family's first token: a revocation marks only families that have rows.
+        s.store.save_tokens(&access(&format!("first-{round}"), &family, None), None).await.unwrap();
+        let at = access(&format!("at-{round}"), &family, Some(&format!("rt-{round}")));
+        let rt = portcullis_core::RefreshTokenRecord {
+            hash: hash_token(&format!("rt-{round}")),
+            family: family.clone(),
+            client_id: s.id.clone(),
+            subject: Some("alice".to_owned()),
+            scopes: ScopeSet::from_stored("notes:read"),
+            auth_time: None,
+            issued_at: now,
+            expires_at: now + 86_400,
+        };
+        let barrier = Arc::new(tokio::sync::Barrier::new(2));
+        let (store, b) = (Arc::clone(&s.store), Arc::clone(&barrier));
+        let save = tokio::spawn(async move {
+            b.wait().await;
+            store.save_tokens(&at, Some(&rt)).await.unwrap();
+        });
+        let (store, b, fam) = (Arc::clone(&s.store), Arc::clone(&barrier), family.clone());
+        let revoke = tokio::spawn(async move {
+            b.wait().await;
+            store.revoke_family(&fam).await.unwrap()
+        });
+        save.await.unwrap();
+        // Three rows revoked (the first token, the new pair): the save committed first.
+        saved_first += usize::from(revoke.await.unwrap() == 3);
+        let stored = s.store.get_access(&hash_token(&format!("at-{round}"))).await.unwrap().unwrap();
+        assert!(stored.revoked, "round {round}: a token saved into a family being revoked stayed live");
+        assert!(
+            s.store.get_refresh(&hash_token(&format!("rt-{round}")), now).await.unwrap().is_none(),
+            "round {round}: its refresh token stayed usable"
+        );
+    }
+    eprintln!("the save committed before the revocation in {saved_first} of 150 rounds");
+}
