@@ -211,7 +211,11 @@ impl SqliteStore {
 /// rolls the transaction back and frees the lock.
 fn pool_options() -> SqlitePoolOptions {
     use sqlx::Connection;
-    SqlitePoolOptions::new().after_release(|conn, _| {
+    // No ping before a connection is handed out (sqlx's default): it would be one more trip
+    // through the connection's worker thread per query, and a SQLite connection is a file
+    // handle that nobody else can drop. A worker that crashed fails its query (`Unavailable`)
+    // and sqlx's ping when the connection comes back discards it.
+    SqlitePoolOptions::new().test_before_acquire(false).after_release(|conn, _| {
         Box::pin(async move {
             if conn.is_in_transaction() {
                 // A dropped `Transaction` queues its rollback without waiting for it: let the
