@@ -30,11 +30,11 @@ use clap::{Parser, Subcommand};
 use portcullis_axum::{Authenticated, BearerLayer};
 use portcullis_core::model::secret::{generate, hash_token, ordered_id, random_id, TokenKind};
 use portcullis_core::pkce::CodeChallengeMethod;
-use portcullis_core::store::TokenStore;
 use portcullis_core::{
     AccessTokenRecord, Builder, Config, NewAuthorizationCode, OAuthServer, RefreshTokenRecord, ScopeSet,
-    TokenInfo,
+    Store, TokenInfo,
 };
+use portcullis_postgres::PostgresStore;
 use portcullis_sqlite::SqliteStore;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -114,6 +114,19 @@ enum Command {
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
+    if let Command::Refresh { client_id, subject, scope, count, out } = &cli.command {
+        // The one command that also runs on PostgreSQL (the `--postgres` refresh row).
+        let store: Arc<dyn Store> = if portcullis_postgres::is_postgres_url(&cli.database_url) {
+            Arc::new(PostgresStore::connect(&cli.database_url).await?)
+        } else {
+            Arc::new(SqliteStore::connect(&cli.database_url).await?)
+        };
+        let tokens = mint_refresh_tokens(store, client_id, subject, scope, *count).await?;
+        if !portcullis_postgres::is_postgres_url(&cli.database_url) {
+            checkpoint(&cli.database_url).await?;
+        }
+        return write_lines(out, &tokens);
+    }
     let store = SqliteStore::connect(&cli.database_url).await?;
     match cli.command {
         Command::Api { listen } => api(store, listen).await,
@@ -143,49 +156,57 @@ async fn main() -> Result<()> {
             checkpoint(&cli.database_url).await?;
             write_lines(&out, &codes)
         }
-        Command::Refresh { client_id, subject, scope, count, out } => {
-            let store = Arc::new(store);
-            let scopes = ScopeSet::parse(&scope).map_err(|e| e.to_string())?;
-            let now = portcullis_core::Clock::now(&portcullis_core::SystemClock);
-            let tokens = in_parallel(count, move |_| {
-                let (store, client_id, subject, scopes) =
-                    (store.clone(), client_id.clone(), subject.clone(), scopes.clone());
-                async move {
-                    let rt = generate(TokenKind::RefreshToken);
-                    let family = ordered_id();
-                    let refresh = RefreshTokenRecord {
-                        hash: hash_token(rt.expose()),
-                        family: family.clone(),
-                        client_id: client_id.clone(),
-                        subject: Some(subject.clone()),
-                        scopes: scopes.clone(),
-                        auth_time: None,
-                        issued_at: now,
-                        expires_at: now + 86_400,
-                    };
-                    let access = AccessTokenRecord {
-                        hash: hash_token(generate(TokenKind::AccessToken).expose()),
-                        family,
-                        client_id,
-                        subject: Some(subject),
-                        scopes,
-                        issued_at: now,
-                        expires_at: now + 3600,
-                        revoked: false,
-                        refresh_hash: Some(refresh.hash.clone()),
-                    };
-                    store.save_tokens(&access, Some(&refresh)).await?;
-                    Ok(rt.expose().to_owned())
-                }
-            })
-            .await?;
-            checkpoint(&cli.database_url).await?;
-            write_lines(&out, &tokens)
-        }
+        Command::Refresh { .. } => unreachable!("handled above"),
         Command::Seed { client_id, scope, total, known, out } => {
             seed(&cli.database_url, &client_id, &scope, total, known.min(total), &out).await
         }
     }
+}
+
+/// Mint `count` refresh tokens (each with its access token, in a family of its own) through
+/// the store API, as a code exchange would have stored them; returns the refresh tokens.
+async fn mint_refresh_tokens(
+    store: Arc<dyn Store>,
+    client_id: &str,
+    subject: &str,
+    scope: &str,
+    count: usize,
+) -> Result<Vec<String>> {
+    let (client_id, subject) = (client_id.to_owned(), subject.to_owned());
+    let scopes = ScopeSet::parse(scope).map_err(|e| e.to_string())?;
+    let now = portcullis_core::Clock::now(&portcullis_core::SystemClock);
+    in_parallel(count, move |_| {
+        let (store, client_id, subject, scopes) =
+            (store.clone(), client_id.clone(), subject.clone(), scopes.clone());
+        async move {
+            let rt = generate(TokenKind::RefreshToken);
+            let family = ordered_id();
+            let refresh = RefreshTokenRecord {
+                hash: hash_token(rt.expose()),
+                family: family.clone(),
+                client_id: client_id.clone(),
+                subject: Some(subject.clone()),
+                scopes: scopes.clone(),
+                auth_time: None,
+                issued_at: now,
+                expires_at: now + 86_400,
+            };
+            let access = AccessTokenRecord {
+                hash: hash_token(generate(TokenKind::AccessToken).expose()),
+                family,
+                client_id,
+                subject: Some(subject),
+                scopes,
+                issued_at: now,
+                expires_at: now + 3600,
+                revoked: false,
+                refresh_hash: Some(refresh.hash.clone()),
+            };
+            store.save_tokens(&access, Some(&refresh)).await?;
+            Ok(rt.expose().to_owned())
+        }
+    })
+    .await
 }
 
 /// Fold what this tool wrote back into the database file, so the server under test does not
