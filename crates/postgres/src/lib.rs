@@ -364,7 +364,7 @@ impl Store for PostgresStore {
         access: &portcullis_core::AccessTokenRecord,
         refresh: Option<&portcullis_core::RefreshTokenRecord>,
     ) -> StoreResult<portcullis_core::Take<()>> {
-        token::redeem(self, token::CONSUME_CODE, token::CODE_REPLAY, hash, now, access, refresh).await
+        token::redeem(self, true, hash, now, access, refresh).await
     }
 
     async fn purge_expired(&self, now: UnixTime, limit: u32) -> StoreResult<u64> {

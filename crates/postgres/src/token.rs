@@ -3,7 +3,8 @@
 
 use portcullis_core::store::{StoreResult, TokenFilter, TokenStore, TokenSummary};
 use portcullis_core::{AccessTokenRecord, RefreshTokenRecord, ScopeSet, Take, UnixTime};
-use sqlx::postgres::PgRow;
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::query::Query;
 use sqlx::{Postgres, Transaction};
 
 use crate::{col, conflict_err, db_err, storable, PostgresStore};
@@ -106,88 +107,90 @@ fn summary_from_row(row: &PgRow, kind: &'static str) -> StoreResult<TokenSummary
 }
 
 /// Insert an access token and its refresh token: one call of `portcullis_save_tokens`
-/// (migration 0003), which takes the family lock and inserts both rows. On the pool it is a
-/// transaction of its own, one round trip; in the caller's transaction (a redemption, which
-/// took the same lock first: advisory locks are re-entrant) it is one statement of it.
-async fn insert_tokens<'e>(
-    exec: impl sqlx::Executor<'e, Database = Postgres>,
+/// (migration 0003), which takes the family lock and inserts both rows, a transaction of its
+/// own in one round trip.
+async fn insert_tokens(
+    store: &PostgresStore,
     access: &AccessTokenRecord,
     refresh: Option<&RefreshTokenRecord>,
 ) -> StoreResult<()> {
     // Ordered against `revoke_family` by the family lock (see `lock_family`): tokens of a
     // family revoked before are stored revoked; a revocation after sees these rows.
-    sqlx::query(
+    let query = sqlx::query(
         "SELECT portcullis_save_tokens($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
          $14, $15, $16, $17, $18)",
-    )
-    .bind(FAMILY_LOCK_CLASS)
-    .bind(&access.hash)
-    .bind(&access.family)
-    .bind(&access.client_id)
-    .bind(&access.subject)
-    .bind(access.scopes.to_string())
-    .bind(access.issued_at)
-    .bind(access.expires_at)
-    .bind(access.revoked)
-    .bind(&access.refresh_hash)
-    .bind(refresh.map(|r| &r.hash))
-    .bind(refresh.map(|r| &r.family))
-    .bind(refresh.map(|r| &r.client_id))
-    .bind(refresh.and_then(|r| r.subject.as_ref()))
-    .bind(refresh.map(|r| r.scopes.to_string()))
-    .bind(refresh.and_then(|r| r.auth_time))
-    .bind(refresh.map(|r| r.issued_at))
-    .bind(refresh.map(|r| r.expires_at))
-    .execute(exec)
-    .await
-    .map_err(conflict_err("a token with this hash already exists"))?;
+    );
+    bind_tokens(query, access, refresh)
+        .execute(&store.pool)
+        .await
+        .map_err(conflict_err("a token with this hash already exists"))?;
     Ok(())
 }
 
-/// Consumes an unexpired, unconsumed code ($1 hash, $2 now).
-pub(crate) const CONSUME_CODE: &str = "UPDATE authorization_codes SET consumed_at = $2 \
-     WHERE hash = $1 AND consumed_at IS NULL AND expires_at > $2";
+/// Bind the family lock's class, then the access token's and the refresh token's columns (all
+/// NULL without one): the trailing parameters of `portcullis_save_tokens` and
+/// `portcullis_redeem`, in their order.
+fn bind_tokens<'q>(
+    query: Query<'q, Postgres, PgArguments>,
+    access: &'q AccessTokenRecord,
+    refresh: Option<&'q RefreshTokenRecord>,
+) -> Query<'q, Postgres, PgArguments> {
+    query
+        .bind(FAMILY_LOCK_CLASS)
+        .bind(&access.hash)
+        .bind(&access.family)
+        .bind(&access.client_id)
+        .bind(&access.subject)
+        .bind(access.scopes.to_string())
+        .bind(access.issued_at)
+        .bind(access.expires_at)
+        .bind(access.revoked)
+        .bind(&access.refresh_hash)
+        .bind(refresh.map(|r| &r.hash))
+        .bind(refresh.map(|r| &r.family))
+        .bind(refresh.map(|r| &r.client_id))
+        .bind(refresh.and_then(|r| r.subject.as_ref()))
+        .bind(refresh.map(|r| r.scopes.to_string()))
+        .bind(refresh.and_then(|r| r.auth_time))
+        .bind(refresh.map(|r| r.issued_at))
+        .bind(refresh.map(|r| r.expires_at))
+}
+
 /// The family of a consumed, unexpired code: a replay (RFC 6749 §4.1.2).
 pub(crate) const CODE_REPLAY: &str = "SELECT family FROM authorization_codes \
      WHERE hash = $1 AND expires_at > $2 AND consumed_at IS NOT NULL";
-/// Consumes an active refresh token ($1 hash, $2 now).
-const CONSUME_REFRESH: &str = "UPDATE refresh_tokens SET consumed_at = $2 \
-     WHERE hash = $1 AND consumed_at IS NULL AND NOT revoked AND expires_at > $2";
 /// The family of an unexpired refresh token rotated out or revoked: a replay (RFC 9700 §4.14.2).
 const REFRESH_REPLAY: &str = "SELECT family FROM refresh_tokens \
      WHERE hash = $1 AND expires_at > $2 AND (consumed_at IS NOT NULL OR revoked)";
 
-/// `redeem_code` and `rotate_refresh`: consume a code or refresh token and store the tokens
-/// issued for it in one transaction; an error drops the transaction, so nothing of it stays.
-///
-/// The family lock comes first, as in `revoke_family` (lock, then rows), so the two never
-/// wait on each other in opposite orders. A concurrent redemption of the same credential
-/// blocks on its row lock, re-checks the condition once the winner commits and consumes
-/// nothing (READ COMMITTED; see `take_code`).
+/// `redeem_code` (`is_code`) and `rotate_refresh`: consume a code or refresh token and store
+/// the tokens issued for it in one transaction, one call of `portcullis_redeem` (migration
+/// 0004, which documents the locking); if it fails, nothing of it stays.
 pub(crate) async fn redeem(
     store: &PostgresStore,
-    consume: &str,
-    replay: &str,
+    is_code: bool,
     hash: &str,
     now: UnixTime,
     access: &AccessTokenRecord,
     refresh: Option<&RefreshTokenRecord>,
 ) -> StoreResult<Take<()>> {
-    let mut tx = store.begin().await?;
-    lock_family(&mut tx, &access.family).await?;
-    let consumed = sqlx::query(consume).bind(hash).bind(now).execute(&mut *tx).await.map_err(db_err)?;
-    if consumed.rows_affected() == 0 {
-        // A new statement: it sees what a concurrent winner committed.
-        let prior =
-            sqlx::query(replay).bind(hash).bind(now).fetch_optional(&mut *tx).await.map_err(db_err)?;
-        return Ok(match prior {
-            Some(row) => Take::Replayed { family: col(&row, "family")? },
-            None => Take::Unknown,
-        });
+    let query = sqlx::query(
+        "SELECT outcome, replay_family FROM portcullis_redeem($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+         $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
+    )
+    .bind(is_code)
+    .bind(hash)
+    .bind(now);
+    let row = bind_tokens(query, access, refresh)
+        .fetch_one(&store.pool)
+        .await
+        .map_err(conflict_err("a token with this hash already exists"))?;
+    match col::<String>(&row, "outcome")?.as_str() {
+        "fresh" => Ok(Take::Fresh(())),
+        "replayed" => Ok(Take::Replayed { family: col(&row, "replay_family")? }),
+        "unknown" => Ok(Take::Unknown),
+        other => Err(portcullis_core::StoreError::Backend(format!("portcullis_redeem answered {other:?}"))),
     }
-    insert_tokens(&mut *tx, access, refresh).await?;
-    tx.commit().await.map_err(db_err)?;
-    Ok(Take::Fresh(()))
 }
 
 #[async_trait::async_trait]
@@ -197,7 +200,7 @@ impl TokenStore for PostgresStore {
         access: &AccessTokenRecord,
         refresh: Option<&RefreshTokenRecord>,
     ) -> StoreResult<()> {
-        insert_tokens(&self.pool, access, refresh).await
+        insert_tokens(self, access, refresh).await
     }
 
     /// From the read cache when it may be used (`cache.rs`): introspection and bearer checks
@@ -272,7 +275,7 @@ impl TokenStore for PostgresStore {
         access: &AccessTokenRecord,
         refresh: Option<&RefreshTokenRecord>,
     ) -> StoreResult<Take<()>> {
-        redeem(self, CONSUME_REFRESH, REFRESH_REPLAY, hash, now, access, refresh).await
+        redeem(self, false, hash, now, access, refresh).await
     }
 
     async fn revoke_family(&self, family: &str) -> StoreResult<u64> {
