@@ -263,15 +263,32 @@ def setup_portcullis_db(db_url, *client_args):
     return svc["client_id"], svc["client_secret"]
 
 
+def create_web_client(db_url):
+    """The authorization_code + refresh_token client of the refresh and code rows."""
+    web = cli(db_url, "client", "create", "--name", "bench-web", "--grant-type", "authorization_code",
+              "--grant-type", "refresh_token", "--redirect-uri", REDIRECT, "--scope", SCOPE,
+              "--authorization-code-lifetime", "3600")
+    return web["client_id"], web["client_secret"]
+
+
+def refresh_seeds(b, url, web_id, c):
+    """Per measured run: fresh refresh tokens (each in a family of its own), minted through the
+    store by bench-helper; each connection rotates its own chain (lua/refresh.lua)."""
+    def make(seconds, phase):
+        backend = "pg" if url.startswith("postgres") else "sqlite"
+        path = b.file(f"refresh-{backend}-{c}-{phase}.txt")
+        run([HELPER, "--database-url", url, "refresh", "--client-id", web_id, "--subject",
+             "bench-user", "--scope", SCOPE, "--count", str(max(8, 4 * c)), "--out", path])
+        return {"BENCH_FILE": path}
+    return make
+
+
 def portcullis_scenarios(b, conns_list):
     a = b.args
     db = os.path.join(b.workdir, "portcullis.db")
     url = f"sqlite://{db}"
     svc_id, svc_secret = setup_portcullis_db(url)
-    web = cli(url, "client", "create", "--name", "bench-web", "--grant-type", "authorization_code",
-              "--grant-type", "refresh_token", "--redirect-uri", REDIRECT, "--scope", SCOPE,
-              "--authorization-code-lifetime", "3600")
-    web_id, web_secret = web["client_id"], web["client_secret"]
+    web_id, web_secret = create_web_client(url)
     legacy_secret = "imported-legacy-secret"
     cli(url, "client", "create", "--name", "bench-legacy", "--id", "bench-legacy", "--secret",
         legacy_secret, "--grant-type", "client_credentials", "--scope", SCOPE)
@@ -295,17 +312,9 @@ def portcullis_scenarios(b, conns_list):
                        "form.lua", {"BENCH_BODY": f"token={token}&token_type_hint=access_token",
                                     "BENCH_AUTH": svc_auth})
 
-        def refresh_seeds(c):
-            def make(seconds, phase):
-                path = b.file(f"refresh-{c}-{phase}.txt")
-                run([HELPER, "--database-url", url, "refresh", "--client-id", web_id, "--subject",
-                     "bench-user", "--scope", SCOPE, "--count", str(max(8, 4 * c)), "--out", path])
-                return {"BENCH_FILE": path}
-            return make
-
         for c in conns_list:
             b.scenario("refresh", "refresh_token grant (rotation)", srv, c, base + "/token", "refresh.lua",
-                       {"BENCH_AUTH": web_auth}, per_run=refresh_seeds(c))
+                       {"BENCH_AUTH": web_auth}, per_run=refresh_seeds(b, url, web_id, c))
 
         def code_batch(c):
             def make(seconds, phase):
@@ -403,7 +412,7 @@ def psql():
 
 
 def postgres_scenarios(b, conns_list, admin_url):
-    """The opaque issuance and introspection rows on PostgreSQL: a fresh database on the
+    """The opaque issuance, introspection and refresh rows on PostgreSQL: a fresh database on the
     server at `admin_url` (a role with CREATEDB, as `.ci/postgres start` prints), dropped at
     the end. The CPU column counts Portcullis only, not the database server, which shares the
     machine."""
@@ -413,6 +422,7 @@ def postgres_scenarios(b, conns_list, admin_url):
     run([psql(), "-q", admin_url, "-c", f"CREATE DATABASE {name}"])
     try:
         svc_id, svc_secret = setup_portcullis_db(url)
+        web_id, web_secret = create_web_client(url)
         srv = Server("portcullis-pg", [PORTCULLIS, "--database-url", url, "serve", "--listen", "127.0.0.1:0"],
                      b.workdir, r"listening on (http://\S+)")
         auth = basic(svc_id, svc_secret)
@@ -427,6 +437,10 @@ def postgres_scenarios(b, conns_list, admin_url):
                 b.scenario("pg_introspect", "introspection of an opaque token (PostgreSQL)", srv, c,
                            srv.url + "/introspect", "form.lua",
                            {"BENCH_BODY": f"token={token}&token_type_hint=access_token", "BENCH_AUTH": auth})
+            for c in conns_list:
+                b.scenario("pg_refresh", "refresh_token grant (rotation, PostgreSQL)", srv, c,
+                           srv.url + "/token", "refresh.lua", {"BENCH_AUTH": basic(web_id, web_secret)},
+                           per_run=refresh_seeds(b, url, web_id, c))
             idle = idle_rss(srv, b.args.idle)
         finally:
             srv.stop()
@@ -624,7 +638,7 @@ def render(report):
         return format(v, spec) if v is not None else none
 
     order = ["ceiling_start", "ceiling_end", "cc", "peer_cc", "jwt", "introspect", "peer_introspect", "bearer",
-             "refresh", "code", "cc_argon2", "pg_cc", "pg_introspect", "scale_cc", "scale_introspect", "distinct_small", "scale_distinct"]
+             "refresh", "code", "cc_argon2", "pg_cc", "pg_introspect", "pg_refresh", "scale_cc", "scale_introspect", "distinct_small", "scale_distinct"]
     rank = {k: n for n, k in enumerate(order)}
     for r in sorted(rows, key=lambda r: (rank.get(r["key"], 99), r["connections"])):
         cr = r["ceiling"]
