@@ -1,6 +1,6 @@
 //! # portcullis-postgres
 //!
-//! The PostgreSQL [`Store`](portcullis_core::Store) for Portcullis: several server processes
+//! The PostgreSQL [`Store`] for Portcullis: several server processes
 //! (nodes) behind a load balancer share one database. One file per aggregate, mirroring
 //! `portcullis_core::store` and the SQLite crate:
 //!

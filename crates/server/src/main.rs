@@ -178,7 +178,8 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Manage(command) => {
             init_logging("warn");
-            let store = store::open(&settings.database_url, settings.auto_migrate).await?;
+            let store =
+                store::open(&settings.database_url, settings.auto_migrate, store::Use::Command).await?;
             cli::run(command, cli::Ctx { store, json: cli.json, settings }).await
         }
     }

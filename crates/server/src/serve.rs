@@ -76,7 +76,8 @@ async fn log_request(req: Request, next: Next) -> Response {
 
 /// Run the server until SIGTERM or SIGINT; in-flight requests finish.
 pub async fn run(mut settings: Settings) -> Result<(), String> {
-    let store = crate::store::open(&settings.database_url, settings.auto_migrate).await?;
+    let store =
+        crate::store::open(&settings.database_url, settings.auto_migrate, crate::store::Use::Serve).await?;
     let listener = TcpListener::bind(&settings.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;

@@ -44,21 +44,35 @@ impl Backend {
         }
     }
 
-    /// The store for serving, with the SQLite hot paths (batched writer, read cache) or the
-    /// PostgreSQL read cache (and its LISTEN connection) on: the schema is current by now.
-    fn into_store(self) -> Result<Arc<dyn Store>, StoreError> {
-        Ok(match self {
-            Backend::Sqlite(s) => Arc::new(s.start_fast_paths()?),
-            Backend::Postgres(s) => Arc::new(s.start_read_cache()?),
+    /// The store, the schema being current by now. For serving, with the SQLite hot paths
+    /// (batched writer, reader connections, read cache) or the PostgreSQL read cache (and its
+    /// LISTEN connection) on; for a management command, which makes a few calls and exits,
+    /// without them: no threads, no listener connection, nothing cached (every store call
+    /// goes through the connection pool, as for a store opened without migrations).
+    fn into_store(self, use_: Use) -> Result<Arc<dyn Store>, StoreError> {
+        Ok(match (self, use_) {
+            (Backend::Sqlite(s), Use::Serve) => Arc::new(s.start_fast_paths()?),
+            (Backend::Postgres(s), Use::Serve) => Arc::new(s.start_read_cache()?),
+            (Backend::Sqlite(s), Use::Command) => Arc::new(s),
+            (Backend::Postgres(s), Use::Command) => Arc::new(s),
         })
     }
+}
+
+/// What the store is opened for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Use {
+    /// `portcullis serve`.
+    Serve,
+    /// A management command (`client create`, `token revoke`, …).
+    Command,
 }
 
 /// Open the store for a database URL. With `auto_migrate` (the `auto_migrate` setting, on by
 /// default) pending migrations are applied first: safe when several nodes start at once
 /// (PostgreSQL: sqlx's advisory lock makes them wait for each other). Without it the schema
 /// must already be current (`portcullis migrate`), else this fails naming the command.
-pub async fn open(database_url: &str, auto_migrate: bool) -> Result<Arc<dyn Store>, String> {
+pub async fn open(database_url: &str, auto_migrate: bool, use_: Use) -> Result<Arc<dyn Store>, String> {
     let backend = Backend::connect(database_url).await?;
     if auto_migrate {
         backend.migrate().await.map_err(|e| failed("cannot migrate", database_url, &e))?;
@@ -73,7 +87,7 @@ pub async fn open(database_url: &str, auto_migrate: bool) -> Result<Arc<dyn Stor
             ));
         }
     }
-    backend.into_store().map_err(|e| failed("cannot open", database_url, &e))
+    backend.into_store(use_).map_err(|e| failed("cannot open", database_url, &e))
 }
 
 /// Apply pending migrations (`portcullis migrate`).
@@ -113,7 +127,7 @@ mod tests {
 
     #[tokio::test]
     async fn unknown_scheme_is_refused() {
-        let err = open("mysql://u:pw@h/db", true).await.err().unwrap();
+        let err = open("mysql://u:pw@h/db", true, Use::Serve).await.err().unwrap();
         assert!(err.contains("unsupported") && !err.contains("pw"), "{err}");
     }
 
@@ -121,10 +135,10 @@ mod tests {
     async fn without_auto_migrate_a_stale_schema_is_refused_then_migrate_fixes_it() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("p.db").display());
-        let err = open(&url, false).await.err().unwrap();
+        let err = open(&url, false, Use::Serve).await.err().unwrap();
         assert!(err.contains("portcullis migrate"), "{err}");
         migrate(&url).await.unwrap();
-        open(&url, false).await.unwrap().ping().await.unwrap();
+        open(&url, false, Use::Serve).await.unwrap().ping().await.unwrap();
     }
 
     #[tokio::test]
@@ -138,8 +152,41 @@ mod tests {
                 drop(conn);
             }
         });
-        let err = open(&format!("postgres://u:hunter2@127.0.0.1:{port}/db"), true).await.err().unwrap();
+        let err =
+            open(&format!("postgres://u:hunter2@127.0.0.1:{port}/db"), true, Use::Serve).await.err().unwrap();
         assert!(err.contains(&format!("cannot open postgres://u:***@127.0.0.1:{port}/db")), "{err}");
         assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    /// A management command makes a few calls and exits: on PostgreSQL it opens no `LISTEN`
+    /// connection for a read cache it would never use; `serve` does.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn only_serving_listens_for_changes_on_postgres() {
+        use portcullis_postgres::testing::{admin_url, TestDatabase};
+        let Some(admin) = admin_url("the read cache's listener per use") else { return };
+        let db = TestDatabase::create(&admin).await;
+        let listeners = || async {
+            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(db.url()).await.unwrap();
+            let n: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND application_name = 'portcullis-listener'",
+            )
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+            n
+        };
+        let command = open(db.url(), true, Use::Command).await.unwrap();
+        command.ping().await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert_eq!(listeners().await, 0, "a management command listens for nothing");
+        let serving = open(db.url(), true, Use::Serve).await.unwrap();
+        serving.ping().await.unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while listeners().await != 1 {
+            assert!(std::time::Instant::now() < deadline, "serve listens for changes");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        drop((command, serving));
     }
 }
