@@ -99,9 +99,7 @@ impl Redeem {
             (Redeem::Code(_), None) => {
                 OAuthError::invalid_grant("the authorization code is invalid or expired")
             }
-            (Redeem::Refresh(_), _) => {
-                OAuthError::invalid_grant("the refresh token is invalid, expired or revoked")
-            }
+            (Redeem::Refresh(_), _) => refresh_token::invalid_refresh_token(),
         })
     }
 }

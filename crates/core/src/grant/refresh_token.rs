@@ -18,7 +18,7 @@ impl TokenGrant for RefreshTokenGrant {
 
     async fn exchange(&self, ctx: &GrantContext<'_>) -> Result<Issue, OAuthError> {
         let token = ctx.params.require("refresh_token")?;
-        let invalid = || OAuthError::invalid_grant("the refresh token is invalid, expired or revoked");
+        let invalid = invalid_refresh_token;
         if !is_well_formed(TokenKind::RefreshToken, token) {
             return Err(invalid());
         }
@@ -75,4 +75,11 @@ impl TokenGrant for RefreshTokenGrant {
             ..Issue::default()
         })
     }
+}
+
+/// The one answer to a refresh token that cannot be used, whatever the reason (RFC 6749 §5.2
+/// `invalid_grant`): telling unknown, expired, rotated-out and revoked tokens apart would only
+/// help someone holding a stolen one.
+pub(crate) fn invalid_refresh_token() -> OAuthError {
+    OAuthError::invalid_grant("the refresh token is invalid, expired or revoked")
 }
