@@ -73,7 +73,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// A connection that stayed up this long is reconnected at once when lost (a restart, a
 /// reaped connection); one lost sooner waits its backoff, so the task never spins.
 const STABLE: Duration = Duration::from_secs(5);
-/// The `application_name` of the listener's connection (it shows in `pg_stat_activity`).
+/// The `application_name` of the listener's connection (it shows in `pg_stat_activity`), after
+/// the one the URL gives, if any: `myapp (portcullis-listener)`.
 const LISTENER_APPLICATION_NAME: &str = "portcullis-listener";
 
 const VERSIONS: &str = "SELECT clients, scopes, access_tokens FROM change_versions WHERE id = 1";
@@ -295,7 +296,14 @@ impl Listener {
         if shared.started.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).is_err() {
             return Ok(None);
         }
-        let options = (*pool.connect_options()).clone().application_name(LISTENER_APPLICATION_NAME);
+        // Named so that it can be told apart from the pool's connections in `pg_stat_activity`,
+        // keeping the name the URL gave the application, if any.
+        let options = (*pool.connect_options()).clone();
+        let name = match options.get_application_name() {
+            Some(app) => format!("{app} ({LISTENER_APPLICATION_NAME})"),
+            None => LISTENER_APPLICATION_NAME.to_owned(),
+        };
+        let options = options.application_name(&name);
         let task = runtime.spawn(run(Arc::clone(shared), options)).abort_handle();
         Ok(Some(Listener { task, shared: Arc::clone(shared) }))
     }
@@ -331,7 +339,10 @@ async fn run(shared: Arc<Shared>, options: PgConnectOptions) {
     loop {
         shared.wait_while_held().await;
         if !backoff.is_zero() {
-            tokio::time::sleep(backoff).await;
+            // Somewhere in the second half of the backoff: nodes that lost the database together
+            // (a restart) do not all try again at the same instants.
+            let jittered = backoff.mul_f64(rand::Rng::gen_range(&mut rand::thread_rng(), 0.5..=1.0));
+            tokio::time::sleep(jittered).await;
         }
         let mut live_since = None;
         let ended = session(&shared, &options, &mut live_since).await;

@@ -181,7 +181,8 @@ impl PostgresStore {
 
     /// Turn on the read cache of clients, registered scopes and access tokens (`cache.rs`):
     /// starts, on the current tokio runtime, a task that holds one more connection (with
-    /// `application_name` `portcullis-listener`, outside the pool) and `LISTEN`s for the
+    /// `application_name` `portcullis-listener`, or `myapp (portcullis-listener)` when the URL
+    /// names the application `myapp`; outside the pool) and `LISTEN`s for the
     /// change notifications of migration 0002, which the schema must have (this is why
     /// [`PostgresStore::connect`] starts it and the other constructors leave it to the caller).
     ///

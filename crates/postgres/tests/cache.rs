@@ -489,3 +489,28 @@ async fn a_change_locks_the_counters_only_while_it_commits() {
     assert_eq!(deleted, 2);
     assert_eq!(counters(&store).await, (before.0 + 1, before.1, before.2 + 2));
 }
+
+/// The listener's connection is named after the application the URL names, so operators can
+/// tell it apart from the pool's connections in `pg_stat_activity` without losing their own
+/// name; without one in the URL it is `portcullis-listener`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_listener_keeps_the_application_name_of_the_url() {
+    let Some(admin) = admin_url("the listener's application_name") else { return };
+    let db = TestDatabase::create(&admin).await;
+    let named = PostgresStore::connect(&format!("{}?application_name=billing", db.url())).await.unwrap();
+    let plain = db.store().await;
+    let names = || async {
+        let mut names: Vec<String> = sqlx::query_scalar(
+            "SELECT application_name FROM pg_stat_activity \
+             WHERE datname = current_database() AND application_name LIKE '%portcullis-listener%'",
+        )
+        .fetch_all(plain.pool())
+        .await
+        .unwrap();
+        names.sort();
+        names
+    };
+    wait_until("both listeners connected", || async { names().await.len() == 2 }).await;
+    assert_eq!(names().await, ["billing (portcullis-listener)", "portcullis-listener"]);
+    drop(named);
+}
