@@ -209,6 +209,31 @@ impl SqliteStore {
 /// rolls it back, and the pooled connection keeps the write lock, so every later write waits
 /// out the busy timeout and then fails. Such a connection is closed on release instead, which
 /// rolls the transaction back and frees the lock.
+/// Deletes at most ?2 rows of `table` expired at ?1, through its `expires_at` index.
+fn purge_sql(table: &str) -> String {
+    format!(
+        "DELETE FROM {table} WHERE rowid IN \
+         (SELECT rowid FROM {table} WHERE expires_at <= ?1 ORDER BY expires_at LIMIT ?2)"
+    )
+}
+
+/// The same for the token tables, whose only expiry index is `(client_id, expires_at)`
+/// (migration 0006): the recursive part walks the distinct client ids of the table through
+/// that index, one seek each (clients whose tokens outlived their registration included), and
+/// for each the join reads the range of its expired rows. `CROSS JOIN` keeps that loop order.
+fn purge_by_client_sql(table: &str) -> String {
+    format!(
+        "DELETE FROM {table} WHERE rowid IN ( \
+           WITH RECURSIVE ids(id) AS ( \
+             SELECT (SELECT min(client_id) FROM {table}) \
+             UNION ALL \
+             SELECT (SELECT min(client_id) FROM {table} WHERE client_id > ids.id) FROM ids \
+             WHERE ids.id IS NOT NULL) \
+           SELECT t.rowid FROM ids CROSS JOIN {table} AS t \
+           WHERE t.client_id = ids.id AND t.expires_at <= ?1 LIMIT ?2)"
+    )
+}
+
 fn pool_options() -> SqlitePoolOptions {
     use sqlx::Connection;
     // No ping before a connection is handed out (sqlx's default): it would be one more trip
@@ -303,19 +328,16 @@ impl Store for SqliteStore {
     async fn purge_expired(&self, now: UnixTime, limit: u32) -> StoreResult<u64> {
         let mut tx = self.write_tx().await?;
         let mut deleted = 0;
-        for table in [
-            "authorization_codes",
-            "access_tokens",
-            "refresh_tokens",
-            "pending_authorizations",
-            "sessions",
-            "revoked_families",
+        for (table, by_client) in [
+            ("authorization_codes", true),
+            ("access_tokens", true),
+            ("refresh_tokens", true),
+            ("pending_authorizations", false),
+            ("sessions", false),
+            ("revoked_families", false),
         ] {
             // Expired means `expires_at <= now`: the takes accept only `expires_at > now`.
-            let sql = format!(
-                "DELETE FROM {table} WHERE rowid IN \
-                 (SELECT rowid FROM {table} WHERE expires_at <= ?1 ORDER BY expires_at LIMIT ?2)"
-            );
+            let sql = if by_client { purge_by_client_sql(table) } else { purge_sql(table) };
             deleted += sqlx::query(&sql)
                 .bind(now)
                 .bind(i64::from(limit))
@@ -324,16 +346,13 @@ impl Store for SqliteStore {
                 .map_err(db_err)?
                 .rows_affected();
         }
-        deleted += sqlx::query(
-            "DELETE FROM signing_keys WHERE rowid IN (SELECT rowid FROM signing_keys \
-             WHERE expires_at <= ?1 ORDER BY expires_at LIMIT ?2)",
-        )
-        .bind(now)
-        .bind(i64::from(limit))
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?
-        .rows_affected();
+        deleted += sqlx::query(&purge_sql("signing_keys"))
+            .bind(now)
+            .bind(i64::from(limit))
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .rows_affected();
         tx.commit().await.map_err(db_err)?;
         self.changed();
         Ok(deleted)
@@ -343,6 +362,42 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What SQLite plans for a statement: the `detail` column of `EXPLAIN QUERY PLAN`.
+    async fn plan(store: &SqliteStore, sql: &str) -> Vec<String> {
+        let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}")).fetch_all(&store.pool).await.unwrap();
+        rows.iter().map(|r| r.get::<String, _>("detail")).collect()
+    }
+
+    /// The token tables lost their `expires_at` and `client_id` indexes to `(client_id,
+    /// expires_at)` (migration 0006): the purge, a client's deletion and the listing by client
+    /// still read through an index, never a scan of the table.
+    #[tokio::test]
+    async fn token_tables_are_purged_and_read_by_client_through_an_index() {
+        let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+        for table in ["access_tokens", "refresh_tokens", "authorization_codes"] {
+            let index = format!("{table}_client_expiry");
+            let purge = plan(&store, &purge_by_client_sql(table)).await;
+            let by_client = plan(&store, &format!("DELETE FROM {table} WHERE client_id = 'c'")).await;
+            let live =
+                plan(&store, &format!("SELECT * FROM {table} WHERE expires_at > 5 AND client_id = 'c'"))
+                    .await;
+            for (what, plan) in
+                [("purge", &purge), ("delete by client", &by_client), ("list by client", &live)]
+            {
+                assert!(
+                    plan.iter().all(|d| !d.starts_with(&format!("SCAN {table}")))
+                        && !plan.iter().any(|d| d == "SCAN t"),
+                    "{table} {what} scans the table: {plan:?}"
+                );
+                assert!(plan.iter().any(|d| d.contains(&index)), "{table} {what} uses {index}: {plan:?}");
+            }
+            assert!(
+                purge.iter().any(|d| d.contains(&format!("{index} (client_id=? AND expires_at<?)"))),
+                "{table}: each client's expired range is one index range: {purge:?}"
+            );
+        }
+    }
 
     #[tokio::test]
     async fn migrate_is_idempotent_and_memory_store_pings() {
@@ -423,7 +478,7 @@ mod tests {
     #[tokio::test]
     async fn without_migrations_leaves_schema_alone() {
         let store = SqliteStore::connect_without_migrations("sqlite::memory:").await.unwrap();
-        assert_eq!(store.pending_migrations().await.unwrap(), [1, 2, 3, 4, 5]);
+        assert_eq!(store.pending_migrations().await.unwrap(), [1, 2, 3, 4, 5, 6]);
         let err = store.get_scope_count().await;
         assert!(err.is_err());
         store.migrate().await.unwrap();
