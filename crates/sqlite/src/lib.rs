@@ -399,6 +399,16 @@ mod tests {
         }
     }
 
+    /// `refresh_hash` lost its index (migration 0007): the access tokens issued with a refresh
+    /// token are found through its family.
+    #[tokio::test]
+    async fn access_tokens_of_a_refresh_token_are_found_through_the_family_index() {
+        let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+        let plan = plan(&store, crate::token::REVOKE_ISSUED_WITH_REFRESH).await;
+        assert!(!plan.iter().any(|d| d.starts_with("SCAN")), "no table scan: {plan:?}");
+        assert!(plan.iter().any(|d| d.contains("access_tokens_family (family=?)")), "{plan:?}");
+    }
+
     #[tokio::test]
     async fn migrate_is_idempotent_and_memory_store_pings() {
         let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
@@ -478,7 +488,7 @@ mod tests {
     #[tokio::test]
     async fn without_migrations_leaves_schema_alone() {
         let store = SqliteStore::connect_without_migrations("sqlite::memory:").await.unwrap();
-        assert_eq!(store.pending_migrations().await.unwrap(), [1, 2, 3, 4, 5, 6]);
+        assert_eq!(store.pending_migrations().await.unwrap(), [1, 2, 3, 4, 5, 6, 7]);
         let err = store.get_scope_count().await;
         assert!(err.is_err());
         store.migrate().await.unwrap();

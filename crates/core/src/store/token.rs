@@ -6,9 +6,9 @@ use crate::model::token::{AccessTokenRecord, RefreshTokenRecord, Take};
 /// Access and refresh tokens.
 #[async_trait::async_trait]
 pub trait TokenStore: Send + Sync {
-    /// Store an access token and, when given, the refresh token issued with it, in one
-    /// transaction. Into a family already revoked by [`TokenStore::revoke_family`] they are
-    /// stored revoked.
+    /// Store an access token and, when given, the refresh token issued with it (same family;
+    /// the access token's `refresh_hash` names it), in one transaction. Into a family already
+    /// revoked by [`TokenStore::revoke_family`] they are stored revoked.
     async fn save_tokens(
         &self,
         access: &AccessTokenRecord,
@@ -60,8 +60,8 @@ pub trait TokenStore: Send + Sync {
     /// Revoke one access token; `false` if unknown.
     async fn revoke_access(&self, hash: &str) -> StoreResult<bool>;
 
-    /// Revoke one refresh token and the access tokens issued with it (RFC 7009 §2.1);
-    /// `false` if unknown.
+    /// Revoke one refresh token and the access tokens issued with it (RFC 7009 §2.1: those
+    /// whose `refresh_hash` is its hash, all in its family); `false` if unknown.
     async fn revoke_refresh(&self, hash: &str) -> StoreResult<bool>;
 
     /// Live (unexpired, unrevoked) tokens matching a filter, newest first, for operators.
