@@ -335,6 +335,7 @@ impl Store for SqliteStore {
             ("pending_authorizations", false),
             ("sessions", false),
             ("revoked_families", false),
+            ("signing_keys", false),
         ] {
             // Expired means `expires_at <= now`: the takes accept only `expires_at > now`.
             let sql = if by_client { purge_by_client_sql(table) } else { purge_sql(table) };
@@ -346,13 +347,6 @@ impl Store for SqliteStore {
                 .map_err(db_err)?
                 .rows_affected();
         }
-        deleted += sqlx::query(&purge_sql("signing_keys"))
-            .bind(now)
-            .bind(i64::from(limit))
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?
-            .rows_affected();
         tx.commit().await.map_err(db_err)?;
         self.changed();
         Ok(deleted)
