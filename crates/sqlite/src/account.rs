@@ -22,6 +22,9 @@ fn account_from_row(row: &SqliteRow) -> StoreResult<Account> {
 #[async_trait::async_trait]
 impl AccountStore for SqliteStore {
     async fn get_account(&self, id: &str) -> StoreResult<Option<Account>> {
+        if let Some(d) = &self.direct {
+            return d.get_account(id);
+        }
         let row = sqlx::query("SELECT * FROM accounts WHERE id = ?1")
             .bind(id)
             .fetch_optional(&self.pool)

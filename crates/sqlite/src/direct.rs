@@ -31,7 +31,8 @@
 //!     that long after another process committed sees the change. (Checking on every
 //!     request cost a quarter of an introspection.)
 //!
-//! Everything else (management operations, purge, accounts) stays on the sqlx pool.
+//! Account reads by id go to the reader connections too (not cached). Everything else
+//! (management operations, purge, account changes, sessions, consents) stays on the sqlx pool.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -39,6 +40,7 @@ use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use portcullis_core::model::account::Account;
 use portcullis_core::model::client::{AccessTokenFormat, AuthMethod, Client};
 use portcullis_core::pkce::CodeChallengeMethod;
 use portcullis_core::store::cache::{CacheLimits, ReadCache, Ticket, Versions};
@@ -522,6 +524,20 @@ impl Direct {
         })
     }
 
+    /// An account by id (userinfo, ID token claims, the password grant): a point read on a
+    /// reader connection, not cached (accounts have no change counter).
+    pub(crate) fn get_account(&self, id: &str) -> StoreResult<Option<Account>> {
+        self.read(|conn| {
+            conn.prepare_cached(
+                "SELECT id, username, password_hash, claims, created_at, updated_at \
+                 FROM accounts WHERE id = ?1",
+            )
+            .and_then(|mut s| s.query_row([id], account_row).optional())
+            .map_err(sql_err)?
+            .transpose()
+        })
+    }
+
     pub(crate) fn get_code(&self, hash: &str, now: i64) -> StoreResult<Option<AuthorizationCode>> {
         self.read(|conn| {
             conn.prepare_cached(&format!(
@@ -864,6 +880,21 @@ fn client_row(row: &Row<'_>) -> rusqlite::Result<StoreResult<Client>> {
             updated_at,
         })
     })())
+}
+
+fn account_row(row: &Row<'_>) -> rusqlite::Result<StoreResult<Account>> {
+    let claims: String = row.get(3)?;
+    Ok(Ok(Account {
+        id: row.get(0)?,
+        username: row.get(1)?,
+        password_hash: row.get(2)?,
+        claims: match json(&claims, "claims") {
+            Ok(claims) => claims,
+            Err(e) => return Ok(Err(e)),
+        },
+        created_at: row.get(4)?,
+        updated_at: row.get(5)?,
+    }))
 }
 
 fn json<T: serde::de::DeserializeOwned>(text: &str, name: &str) -> StoreResult<T> {
