@@ -25,6 +25,8 @@
 //!   a concurrent taker blocks on the row lock, re-checks the condition once the winner
 //!   commits, and gets nothing back, so exactly one take is `Fresh`;
 //! - multi-row writes run in one transaction;
+//! - token saves that queue while another is on its way are stored together, one call of
+//!   `portcullis_save_token_batch` (group commit, `token.rs`);
 //! - `purge_expired` deletes bounded batches picked with `FOR UPDATE SKIP LOCKED`, so nodes
 //!   purging at once split the work instead of doing it twice or waiting on each other.
 //!
@@ -116,6 +118,8 @@ const EXPIRING_TABLES: [(&str, &str); 7] = [
 pub struct PostgresStore {
     pool: PgPool,
     cache: Arc<cache::Shared>,
+    /// Token saves waiting to be stored together (`token.rs`, group commit).
+    saves: Arc<token::SaveQueue>,
     /// The task that keeps `cache` current; the last clone holding it stops it.
     listener: Option<Arc<cache::Listener>>,
 }
@@ -176,7 +180,7 @@ impl PostgresStore {
     /// left as it is and the read cache off: call [`PostgresStore::migrate`], then
     /// [`PostgresStore::start_read_cache`].
     pub fn from_pool(pool: PgPool) -> PostgresStore {
-        PostgresStore { pool, cache: Arc::default(), listener: None }
+        PostgresStore { pool, cache: Arc::default(), saves: Arc::default(), listener: None }
     }
 
     /// Turn on the read cache of clients, registered scopes and access tokens (`cache.rs`):

@@ -1,11 +1,14 @@
 //! Access and refresh tokens (`portcullis_core::store::TokenStore`), with refresh rotation and
 //! reuse detection (RFC 6749 §6, RFC 9700 §4.14.2) and revocation (RFC 7009).
 
-use portcullis_core::store::{StoreResult, TokenFilter, TokenStore, TokenSummary};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use portcullis_core::store::{StoreError, StoreResult, TokenFilter, TokenStore, TokenSummary};
 use portcullis_core::{AccessTokenRecord, RefreshTokenRecord, ScopeSet, Take, UnixTime};
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;
-use sqlx::{Postgres, Transaction};
+use sqlx::{PgPool, Postgres, Transaction};
+use tokio::sync::oneshot;
 
 use crate::{col, conflict_err, db_err, storable, PostgresStore};
 
@@ -110,7 +113,7 @@ fn summary_from_row(row: &PgRow, kind: &'static str) -> StoreResult<TokenSummary
 /// (migration 0003), which takes the family lock and inserts both rows, a transaction of its
 /// own in one round trip.
 async fn insert_tokens(
-    store: &PostgresStore,
+    pool: &PgPool,
     access: &AccessTokenRecord,
     refresh: Option<&RefreshTokenRecord>,
 ) -> StoreResult<()> {
@@ -120,11 +123,165 @@ async fn insert_tokens(
         "SELECT portcullis_save_tokens($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
          $14, $15, $16, $17, $18)",
     );
-    bind_tokens(query, access, refresh)
-        .execute(&store.pool)
-        .await
-        .map_err(conflict_err("a token with this hash already exists"))?;
+    bind_tokens(query, access, refresh).execute(pool).await.map_err(conflict_err(TOKEN_CLASH))?;
     Ok(())
+}
+
+const TOKEN_CLASH: &str = "a token with this hash already exists";
+
+/// The most requests one call of `portcullis_save_token_batch` stores.
+const MAX_SAVE_BATCH: usize = 64;
+
+/// Group commit of `save_tokens`: the tokens of requests that arrive while a save is on its
+/// way to the database are stored together, by one call of `portcullis_save_token_batch`
+/// (migration 0005): one round trip and one transaction for all of them, where each would
+/// have been one of its own. A save is a job in this queue; the first job to find no
+/// drain task running starts one (a task of its own, so a request that goes away never
+/// cancels the others' batch), and that task stores what is queued, a batch at a time,
+/// until the queue is empty. A job alone is stored by `portcullis_save_tokens`, as before.
+/// At one request at a time a save costs a task hand-off more; under load the batches grow
+/// with the time a round trip takes.
+#[derive(Debug, Default)]
+pub(crate) struct SaveQueue {
+    state: Mutex<SaveState>,
+}
+
+#[derive(Debug, Default)]
+struct SaveState {
+    jobs: Vec<SaveJob>,
+    /// A drain task is running (or spawned): new jobs wait for it.
+    draining: bool,
+}
+
+#[derive(Debug)]
+struct SaveJob {
+    access: AccessTokenRecord,
+    refresh: Option<RefreshTokenRecord>,
+    done: oneshot::Sender<StoreResult<()>>,
+}
+
+impl SaveQueue {
+    fn state(&self) -> MutexGuard<'_, SaveState> {
+        // Nothing panics while holding the lock; a poisoned queue is still consistent.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Owned by a drain task. If the task ends without emptying the queue (it panicked, or the
+/// runtime shut down before or while it ran), the jobs still queued are dropped, so their
+/// requests get an answer (`Unavailable`) instead of waiting forever, and the next save
+/// starts a new task.
+struct Draining {
+    queue: Arc<SaveQueue>,
+    finished: bool,
+}
+
+impl Drop for Draining {
+    fn drop(&mut self) {
+        if !self.finished {
+            let mut state = self.queue.state();
+            state.jobs.clear();
+            state.draining = false;
+        }
+    }
+}
+
+/// Store queued jobs, a batch at a time, until the queue is empty.
+async fn drain(pool: PgPool, mut guard: Draining) {
+    loop {
+        let jobs: Vec<SaveJob> = {
+            let mut state = guard.queue.state();
+            if state.jobs.is_empty() {
+                state.draining = false;
+                guard.finished = true;
+                return;
+            }
+            let n = state.jobs.len().min(MAX_SAVE_BATCH);
+            state.jobs.drain(..n).collect()
+        };
+        save_batch(&pool, jobs).await;
+    }
+}
+
+/// Store the jobs' tokens and answer each job.
+async fn save_batch(pool: &PgPool, jobs: Vec<SaveJob>) {
+    if jobs.len() > 1 {
+        match batch_query(&jobs).execute(pool).await {
+            Ok(_) => {
+                for job in jobs {
+                    let _ = job.done.send(Ok(()));
+                }
+                return;
+            }
+            // One job's row (a clashing hash) fails the whole transaction: store them one by
+            // one below, so that each request gets its own answer.
+            Err(sqlx::Error::Database(_)) => {}
+            // The database was not reached, or the connection broke: each job would have
+            // failed alike.
+            Err(e) => {
+                let err = db_err(e);
+                for job in jobs {
+                    let _ = job.done.send(Err(err.clone()));
+                }
+                return;
+            }
+        }
+    }
+    for job in jobs {
+        let result = insert_tokens(pool, &job.access, job.refresh.as_ref()).await;
+        let _ = job.done.send(result);
+    }
+}
+
+/// One call of `portcullis_save_token_batch`: each parameter an array of one column, one
+/// element per job, in the function's order.
+fn batch_query(jobs: &[SaveJob]) -> Query<'static, Postgres, PgArguments> {
+    let access = || jobs.iter().map(|j| &j.access);
+    let refresh = || jobs.iter().map(|j| j.refresh.as_ref());
+    sqlx::query(
+        "SELECT portcullis_save_token_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
+         $13, $14, $15, $16, $17, $18)",
+    )
+    .bind(FAMILY_LOCK_CLASS)
+    .bind(access().map(|a| a.hash.clone()).collect::<Vec<_>>())
+    .bind(access().map(|a| a.family.clone()).collect::<Vec<_>>())
+    .bind(access().map(|a| a.client_id.clone()).collect::<Vec<_>>())
+    .bind(access().map(|a| a.subject.clone()).collect::<Vec<_>>())
+    .bind(access().map(|a| a.scopes.to_string()).collect::<Vec<_>>())
+    .bind(access().map(|a| a.issued_at).collect::<Vec<_>>())
+    .bind(access().map(|a| a.expires_at).collect::<Vec<_>>())
+    .bind(access().map(|a| a.revoked).collect::<Vec<_>>())
+    .bind(access().map(|a| a.refresh_hash.clone()).collect::<Vec<_>>())
+    .bind(refresh().map(|r| r.map(|r| r.hash.clone())).collect::<Vec<_>>())
+    .bind(refresh().map(|r| r.map(|r| r.family.clone())).collect::<Vec<_>>())
+    .bind(refresh().map(|r| r.map(|r| r.client_id.clone())).collect::<Vec<_>>())
+    .bind(refresh().map(|r| r.and_then(|r| r.subject.clone())).collect::<Vec<_>>())
+    .bind(refresh().map(|r| r.map(|r| r.scopes.to_string())).collect::<Vec<_>>())
+    .bind(refresh().map(|r| r.and_then(|r| r.auth_time)).collect::<Vec<_>>())
+    .bind(refresh().map(|r| r.map(|r| r.issued_at)).collect::<Vec<_>>())
+    .bind(refresh().map(|r| r.map(|r| r.expires_at)).collect::<Vec<_>>())
+}
+
+impl PostgresStore {
+    /// `save_tokens` through the group commit ([`SaveQueue`]).
+    async fn save_queued(
+        &self,
+        access: &AccessTokenRecord,
+        refresh: Option<&RefreshTokenRecord>,
+    ) -> StoreResult<()> {
+        let (done, answer) = oneshot::channel();
+        let job = SaveJob { access: access.clone(), refresh: refresh.cloned(), done };
+        let start = {
+            let mut state = self.saves.state();
+            state.jobs.push(job);
+            !std::mem::replace(&mut state.draining, true)
+        };
+        if start {
+            let guard = Draining { queue: Arc::clone(&self.saves), finished: false };
+            tokio::spawn(drain(self.pool.clone(), guard));
+        }
+        answer.await.unwrap_or_else(|_| Err(StoreError::Unavailable("the token writer stopped".into())))
+    }
 }
 
 /// Bind the family lock's class, then the access token's and the refresh token's columns (all
@@ -184,7 +341,7 @@ pub(crate) async fn redeem(
     let row = bind_tokens(query, access, refresh)
         .fetch_one(&store.pool)
         .await
-        .map_err(conflict_err("a token with this hash already exists"))?;
+        .map_err(conflict_err(TOKEN_CLASH))?;
     match col::<String>(&row, "outcome")?.as_str() {
         "fresh" => Ok(Take::Fresh(())),
         "replayed" => Ok(Take::Replayed { family: col(&row, "replay_family")? }),
@@ -200,7 +357,7 @@ impl TokenStore for PostgresStore {
         access: &AccessTokenRecord,
         refresh: Option<&RefreshTokenRecord>,
     ) -> StoreResult<()> {
-        insert_tokens(self, access, refresh).await
+        self.save_queued(access, refresh).await
     }
 
     /// From the read cache when it may be used (`cache.rs`): introspection and bearer checks
