@@ -1,5 +1,5 @@
 -- Storing the tokens of several requests in one round trip and one transaction
--- (crates/postgres/src/token.rs, `SaveQueue`): group commit, as the SQLite store does.
+-- (crates/postgres/src/batch.rs): group commit, as the SQLite store does.
 --
 -- Each array holds one column, one element per access token; the refresh token columns are
 -- NULL for an access token issued without one. The rows are what `portcullis_save_tokens`

@@ -25,8 +25,9 @@
 //!   a concurrent taker blocks on the row lock, re-checks the condition once the winner
 //!   commits, and gets nothing back, so exactly one take is `Fresh`;
 //! - multi-row writes run in one transaction;
-//! - token saves that queue while another is on its way are stored together, one call of
-//!   `portcullis_save_token_batch` (group commit, `token.rs`);
+//! - token saves, and redemptions of codes and refresh tokens, that queue while another is on
+//!   its way are stored together, one call of `portcullis_save_token_batch` or
+//!   `portcullis_redeem_batch` (group commit, `batch.rs`);
 //! - `purge_expired` deletes bounded batches picked with `FOR UPDATE SKIP LOCKED`, so nodes
 //!   purging at once split the work instead of doing it twice or waiting on each other.
 //!
@@ -61,6 +62,7 @@
 
 mod account;
 mod authorization;
+mod batch;
 mod cache;
 mod client;
 mod consent;
@@ -118,8 +120,9 @@ const EXPIRING_TABLES: [(&str, &str); 7] = [
 pub struct PostgresStore {
     pool: PgPool,
     cache: Arc<cache::Shared>,
-    /// Token saves waiting to be stored together (`token.rs`, group commit).
-    saves: Arc<token::SaveQueue>,
+    /// Token saves and redemptions waiting to be stored together (group commit, `batch.rs`).
+    saves: Arc<batch::Queue<token::Save>>,
+    redemptions: Arc<batch::Queue<token::Redeem>>,
     /// The task that keeps `cache` current; the last clone holding it stops it.
     listener: Option<Arc<cache::Listener>>,
 }
@@ -180,7 +183,13 @@ impl PostgresStore {
     /// left as it is and the read cache off: call [`PostgresStore::migrate`], then
     /// [`PostgresStore::start_read_cache`].
     pub fn from_pool(pool: PgPool) -> PostgresStore {
-        PostgresStore { pool, cache: Arc::default(), saves: Arc::default(), listener: None }
+        PostgresStore {
+            pool,
+            cache: Arc::default(),
+            saves: Arc::default(),
+            redemptions: Arc::default(),
+            listener: None,
+        }
     }
 
     /// Turn on the read cache of clients, registered scopes and access tokens (`cache.rs`):
@@ -369,7 +378,7 @@ impl Store for PostgresStore {
         access: &portcullis_core::AccessTokenRecord,
         refresh: Option<&portcullis_core::RefreshTokenRecord>,
     ) -> StoreResult<portcullis_core::Take<()>> {
-        token::redeem(self, true, hash, now, access, refresh).await
+        self.redeem(true, hash, now, access, refresh).await
     }
 
     async fn purge_expired(&self, now: UnixTime, limit: u32) -> StoreResult<u64> {

@@ -1,16 +1,13 @@
 //! Access and refresh tokens (`portcullis_core::store::TokenStore`), with refresh rotation and
 //! reuse detection (RFC 6749 §6, RFC 9700 §4.14.2) and revocation (RFC 7009).
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-
 use portcullis_core::store::{StoreError, StoreResult, TokenFilter, TokenStore, TokenSummary};
 use portcullis_core::{AccessTokenRecord, RefreshTokenRecord, ScopeSet, Take, UnixTime};
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;
 use sqlx::{PgPool, Postgres, Transaction};
-use tokio::sync::oneshot;
 
-use crate::{col, conflict_err, db_err, storable, PostgresStore};
+use crate::{batch, col, conflict_err, db_err, storable, PostgresStore};
 
 const ACCESS: &str = "access_token";
 const REFRESH: &str = "refresh_token";
@@ -129,159 +126,59 @@ async fn insert_tokens(
 
 const TOKEN_CLASH: &str = "a token with this hash already exists";
 
-/// The most requests one call of `portcullis_save_token_batch` stores.
-const MAX_SAVE_BATCH: usize = 64;
-
-/// Group commit of `save_tokens`: the tokens of requests that arrive while a save is on its
-/// way to the database are stored together, by one call of `portcullis_save_token_batch`
-/// (migration 0005): one round trip and one transaction for all of them, where each would
-/// have been one of its own. A save is a job in this queue; the first job to find no
-/// drain task running starts one (a task of its own, so a request that goes away never
-/// cancels the others' batch), and that task stores what is queued, a batch at a time,
-/// until the queue is empty. A job alone is stored by `portcullis_save_tokens`, as before.
-/// At one request at a time a save costs a task hand-off more; under load the batches grow
-/// with the time a round trip takes.
-#[derive(Debug, Default)]
-pub(crate) struct SaveQueue {
-    state: Mutex<SaveState>,
-}
-
-#[derive(Debug, Default)]
-struct SaveState {
-    jobs: Vec<SaveJob>,
-    /// A drain task is running (or spawned): new jobs wait for it.
-    draining: bool,
-}
-
+/// A `save_tokens` request, stored with those queued alongside it (group commit,
+/// `batch.rs`) by one call of `portcullis_save_token_batch` (migration 0005).
 #[derive(Debug)]
-struct SaveJob {
+pub(crate) struct Save {
     access: AccessTokenRecord,
     refresh: Option<RefreshTokenRecord>,
-    done: oneshot::Sender<StoreResult<()>>,
 }
 
-impl SaveQueue {
-    fn state(&self) -> MutexGuard<'_, SaveState> {
-        // Nothing panics while holding the lock; a poisoned queue is still consistent.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+impl batch::Job for Save {
+    type Answer = ();
+
+    async fn store_batch(pool: &PgPool, jobs: &[Save]) -> Result<Vec<StoreResult<()>>, sqlx::Error> {
+        let query = sqlx::query(
+            "SELECT portcullis_save_token_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
+             $13, $14, $15, $16, $17, $18)",
+        )
+        .bind(FAMILY_LOCK_CLASS);
+        bind_token_arrays(query, jobs.iter().map(|j| (&j.access, j.refresh.as_ref()))).execute(pool).await?;
+        Ok(jobs.iter().map(|_| Ok(())).collect())
+    }
+
+    async fn store_one(pool: &PgPool, job: &Save) -> StoreResult<()> {
+        insert_tokens(pool, &job.access, job.refresh.as_ref()).await
     }
 }
 
-/// Owned by a drain task. If the task ends without emptying the queue (it panicked, or the
-/// runtime shut down before or while it ran), the jobs still queued are dropped, so their
-/// requests get an answer (`Unavailable`) instead of waiting forever, and the next save
-/// starts a new task.
-struct Draining {
-    queue: Arc<SaveQueue>,
-    finished: bool,
-}
-
-impl Drop for Draining {
-    fn drop(&mut self) {
-        if !self.finished {
-            let mut state = self.queue.state();
-            state.jobs.clear();
-            state.draining = false;
-        }
-    }
-}
-
-/// Store queued jobs, a batch at a time, until the queue is empty.
-async fn drain(pool: PgPool, mut guard: Draining) {
-    loop {
-        let jobs: Vec<SaveJob> = {
-            let mut state = guard.queue.state();
-            if state.jobs.is_empty() {
-                state.draining = false;
-                guard.finished = true;
-                return;
-            }
-            let n = state.jobs.len().min(MAX_SAVE_BATCH);
-            state.jobs.drain(..n).collect()
-        };
-        save_batch(&pool, jobs).await;
-    }
-}
-
-/// Store the jobs' tokens and answer each job.
-async fn save_batch(pool: &PgPool, jobs: Vec<SaveJob>) {
-    if jobs.len() > 1 {
-        match batch_query(&jobs).execute(pool).await {
-            Ok(_) => {
-                for job in jobs {
-                    let _ = job.done.send(Ok(()));
-                }
-                return;
-            }
-            // One job's row (a clashing hash) fails the whole transaction: store them one by
-            // one below, so that each request gets its own answer.
-            Err(sqlx::Error::Database(_)) => {}
-            // The database was not reached, or the connection broke: each job would have
-            // failed alike.
-            Err(e) => {
-                let err = db_err(e);
-                for job in jobs {
-                    let _ = job.done.send(Err(err.clone()));
-                }
-                return;
-            }
-        }
-    }
-    for job in jobs {
-        let result = insert_tokens(pool, &job.access, job.refresh.as_ref()).await;
-        let _ = job.done.send(result);
-    }
-}
-
-/// One call of `portcullis_save_token_batch`: each parameter an array of one column, one
-/// element per job, in the function's order.
-fn batch_query(jobs: &[SaveJob]) -> Query<'static, Postgres, PgArguments> {
-    let access = || jobs.iter().map(|j| &j.access);
-    let refresh = || jobs.iter().map(|j| j.refresh.as_ref());
-    sqlx::query(
-        "SELECT portcullis_save_token_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
-         $13, $14, $15, $16, $17, $18)",
-    )
-    .bind(FAMILY_LOCK_CLASS)
-    .bind(access().map(|a| a.hash.clone()).collect::<Vec<_>>())
-    .bind(access().map(|a| a.family.clone()).collect::<Vec<_>>())
-    .bind(access().map(|a| a.client_id.clone()).collect::<Vec<_>>())
-    .bind(access().map(|a| a.subject.clone()).collect::<Vec<_>>())
-    .bind(access().map(|a| a.scopes.to_string()).collect::<Vec<_>>())
-    .bind(access().map(|a| a.issued_at).collect::<Vec<_>>())
-    .bind(access().map(|a| a.expires_at).collect::<Vec<_>>())
-    .bind(access().map(|a| a.revoked).collect::<Vec<_>>())
-    .bind(access().map(|a| a.refresh_hash.clone()).collect::<Vec<_>>())
-    .bind(refresh().map(|r| r.map(|r| r.hash.clone())).collect::<Vec<_>>())
-    .bind(refresh().map(|r| r.map(|r| r.family.clone())).collect::<Vec<_>>())
-    .bind(refresh().map(|r| r.map(|r| r.client_id.clone())).collect::<Vec<_>>())
-    .bind(refresh().map(|r| r.and_then(|r| r.subject.clone())).collect::<Vec<_>>())
-    .bind(refresh().map(|r| r.map(|r| r.scopes.to_string())).collect::<Vec<_>>())
-    .bind(refresh().map(|r| r.and_then(|r| r.auth_time)).collect::<Vec<_>>())
-    .bind(refresh().map(|r| r.map(|r| r.issued_at)).collect::<Vec<_>>())
-    .bind(refresh().map(|r| r.map(|r| r.expires_at)).collect::<Vec<_>>())
-}
-
-impl PostgresStore {
-    /// `save_tokens` through the group commit ([`SaveQueue`]).
-    async fn save_queued(
-        &self,
-        access: &AccessTokenRecord,
-        refresh: Option<&RefreshTokenRecord>,
-    ) -> StoreResult<()> {
-        let (done, answer) = oneshot::channel();
-        let job = SaveJob { access: access.clone(), refresh: refresh.cloned(), done };
-        let start = {
-            let mut state = self.saves.state();
-            state.jobs.push(job);
-            !std::mem::replace(&mut state.draining, true)
-        };
-        if start {
-            let guard = Draining { queue: Arc::clone(&self.saves), finished: false };
-            tokio::spawn(drain(self.pool.clone(), guard));
-        }
-        answer.await.unwrap_or_else(|_| Err(StoreError::Unavailable("the token writer stopped".into())))
-    }
+/// Bind the columns of access tokens and their refresh tokens as arrays, one element per
+/// token (the refresh token's columns NULL without one): the trailing parameters of
+/// `portcullis_save_token_batch` and `portcullis_redeem_batch`, in their order.
+fn bind_token_arrays<'q, 'r>(
+    query: Query<'q, Postgres, PgArguments>,
+    tokens: impl Iterator<Item = (&'r AccessTokenRecord, Option<&'r RefreshTokenRecord>)> + Clone,
+) -> Query<'q, Postgres, PgArguments> {
+    let access = || tokens.clone().map(|(a, _)| a);
+    let refresh = || tokens.clone().map(|(_, r)| r);
+    query
+        .bind(access().map(|a| a.hash.clone()).collect::<Vec<_>>())
+        .bind(access().map(|a| a.family.clone()).collect::<Vec<_>>())
+        .bind(access().map(|a| a.client_id.clone()).collect::<Vec<_>>())
+        .bind(access().map(|a| a.subject.clone()).collect::<Vec<_>>())
+        .bind(access().map(|a| a.scopes.to_string()).collect::<Vec<_>>())
+        .bind(access().map(|a| a.issued_at).collect::<Vec<_>>())
+        .bind(access().map(|a| a.expires_at).collect::<Vec<_>>())
+        .bind(access().map(|a| a.revoked).collect::<Vec<_>>())
+        .bind(access().map(|a| a.refresh_hash.clone()).collect::<Vec<_>>())
+        .bind(refresh().map(|r| r.map(|r| r.hash.clone())).collect::<Vec<_>>())
+        .bind(refresh().map(|r| r.map(|r| r.family.clone())).collect::<Vec<_>>())
+        .bind(refresh().map(|r| r.map(|r| r.client_id.clone())).collect::<Vec<_>>())
+        .bind(refresh().map(|r| r.and_then(|r| r.subject.clone())).collect::<Vec<_>>())
+        .bind(refresh().map(|r| r.map(|r| r.scopes.to_string())).collect::<Vec<_>>())
+        .bind(refresh().map(|r| r.and_then(|r| r.auth_time)).collect::<Vec<_>>())
+        .bind(refresh().map(|r| r.map(|r| r.issued_at)).collect::<Vec<_>>())
+        .bind(refresh().map(|r| r.map(|r| r.expires_at)).collect::<Vec<_>>())
 }
 
 /// Bind the family lock's class, then the access token's and the refresh token's columns (all
@@ -320,33 +217,82 @@ pub(crate) const CODE_REPLAY: &str = "SELECT family FROM authorization_codes \
 const REFRESH_REPLAY: &str = "SELECT family FROM refresh_tokens \
      WHERE hash = $1 AND expires_at > $2 AND (consumed_at IS NOT NULL OR revoked)";
 
-/// `redeem_code` (`is_code`) and `rotate_refresh`: consume a code or refresh token and store
-/// the tokens issued for it in one transaction, one call of `portcullis_redeem` (migration
-/// 0004, which documents the locking); if it fails, nothing of it stays.
-pub(crate) async fn redeem(
-    store: &PostgresStore,
-    is_code: bool,
-    hash: &str,
-    now: UnixTime,
-    access: &AccessTokenRecord,
-    refresh: Option<&RefreshTokenRecord>,
-) -> StoreResult<Take<()>> {
-    let query = sqlx::query(
-        "SELECT outcome, replay_family FROM portcullis_redeem($1, $2, $3, $4, $5, $6, $7, $8, $9, \
-         $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
-    )
-    .bind(is_code)
-    .bind(hash)
-    .bind(now);
-    let row = bind_tokens(query, access, refresh)
-        .fetch_one(&store.pool)
-        .await
-        .map_err(conflict_err(TOKEN_CLASH))?;
-    match col::<String>(&row, "outcome")?.as_str() {
+/// A redemption, `redeem_code` (`is_code`) or `rotate_refresh`: consume a code or refresh
+/// token and store the tokens issued for it in one transaction; if it fails, nothing of it
+/// stays. Alone, one call of `portcullis_redeem` (migration 0004, which documents the
+/// locking); with those queued alongside it (group commit, `batch.rs`), one call of
+/// `portcullis_redeem_batch` (migration 0006).
+#[derive(Debug)]
+pub(crate) struct Redeem {
+    pub(crate) is_code: bool,
+    pub(crate) credential: String,
+    pub(crate) now: UnixTime,
+    pub(crate) access: AccessTokenRecord,
+    pub(crate) refresh: Option<RefreshTokenRecord>,
+}
+
+impl batch::Job for Redeem {
+    type Answer = Take<()>;
+
+    async fn store_batch(pool: &PgPool, jobs: &[Redeem]) -> Result<Vec<StoreResult<Take<()>>>, sqlx::Error> {
+        let query = sqlx::query(
+            "SELECT job, outcome, replay_family FROM portcullis_redeem_batch($1, $2, $3, $4, $5, $6, \
+             $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) ORDER BY job",
+        )
+        .bind(FAMILY_LOCK_CLASS)
+        .bind(jobs.iter().map(|j| j.is_code).collect::<Vec<_>>())
+        .bind(jobs.iter().map(|j| j.credential.clone()).collect::<Vec<_>>())
+        .bind(jobs.iter().map(|j| j.now).collect::<Vec<_>>());
+        let rows = bind_token_arrays(query, jobs.iter().map(|j| (&j.access, j.refresh.as_ref())))
+            .fetch_all(pool)
+            .await?;
+        Ok(rows.iter().map(redeemed).collect())
+    }
+
+    async fn store_one(pool: &PgPool, job: &Redeem) -> StoreResult<Take<()>> {
+        let query = sqlx::query(
+            "SELECT outcome, replay_family FROM portcullis_redeem($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+             $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
+        )
+        .bind(job.is_code)
+        .bind(&job.credential)
+        .bind(job.now);
+        let row = bind_tokens(query, &job.access, job.refresh.as_ref())
+            .fetch_one(pool)
+            .await
+            .map_err(conflict_err(TOKEN_CLASH))?;
+        redeemed(&row)
+    }
+}
+
+/// A redemption's answer from its `outcome` and `replay_family` (migration 0004).
+fn redeemed(row: &PgRow) -> StoreResult<Take<()>> {
+    match col::<String>(row, "outcome")?.as_str() {
         "fresh" => Ok(Take::Fresh(())),
-        "replayed" => Ok(Take::Replayed { family: col(&row, "replay_family")? }),
+        "replayed" => Ok(Take::Replayed { family: col(row, "replay_family")? }),
         "unknown" => Ok(Take::Unknown),
-        other => Err(portcullis_core::StoreError::Backend(format!("portcullis_redeem answered {other:?}"))),
+        other => Err(StoreError::Backend(format!("portcullis_redeem answered {other:?}"))),
+    }
+}
+
+impl PostgresStore {
+    /// `redeem_code` (`is_code`) and `rotate_refresh`, through the group commit.
+    pub(crate) async fn redeem(
+        &self,
+        is_code: bool,
+        hash: &str,
+        now: UnixTime,
+        access: &AccessTokenRecord,
+        refresh: Option<&RefreshTokenRecord>,
+    ) -> StoreResult<Take<()>> {
+        let job = Redeem {
+            is_code,
+            credential: hash.to_owned(),
+            now,
+            access: access.clone(),
+            refresh: refresh.cloned(),
+        };
+        self.redemptions.submit(&self.pool, job).await
     }
 }
 
@@ -357,7 +303,7 @@ impl TokenStore for PostgresStore {
         access: &AccessTokenRecord,
         refresh: Option<&RefreshTokenRecord>,
     ) -> StoreResult<()> {
-        self.save_queued(access, refresh).await
+        self.saves.submit(&self.pool, Save { access: access.clone(), refresh: refresh.cloned() }).await
     }
 
     /// From the read cache when it may be used (`cache.rs`): introspection and bearer checks
@@ -432,7 +378,7 @@ impl TokenStore for PostgresStore {
         access: &AccessTokenRecord,
         refresh: Option<&RefreshTokenRecord>,
     ) -> StoreResult<Take<()>> {
-        redeem(self, false, hash, now, access, refresh).await
+        self.redeem(false, hash, now, access, refresh).await
     }
 
     async fn revoke_family(&self, family: &str) -> StoreResult<u64> {

@@ -1,7 +1,8 @@
-//! Group commit of token saves on PostgreSQL (`SaveQueue` in `token.rs`, migration 0005):
-//! saves that queue while another is on its way are stored by one call of
-//! `portcullis_save_token_batch`, one transaction. Which rows one transaction wrote is read
-//! from PostgreSQL itself: rows inserted by one transaction share their `xmin`.
+//! Group commit on PostgreSQL (`batch.rs`, migrations 0005 and 0006): token saves that queue
+//! while another is on its way are stored by one call of `portcullis_save_token_batch`, and
+//! redemptions of codes and refresh tokens by one call of `portcullis_redeem_batch`, one
+//! transaction each. Which rows one transaction wrote is read from PostgreSQL itself: rows
+//! inserted by one transaction share their `xmin`.
 //!
 //! The tests run on a current-thread runtime: tasks spawned together all queue their saves
 //! before the task that stores them first runs, so the batches are known in advance.
@@ -11,8 +12,10 @@
 use std::sync::Arc;
 
 use portcullis_core::model::secret::hash_token;
-use portcullis_core::store::{StoreError, TokenStore};
-use portcullis_core::{AccessTokenRecord, RefreshTokenRecord, ScopeSet, UnixTime};
+use portcullis_core::store::{AuthorizationStore, StoreError, StoreResult, TokenStore};
+use portcullis_core::{
+    AccessTokenRecord, AuthorizationCode, RefreshTokenRecord, ScopeSet, Store, Take, UnixTime,
+};
 use portcullis_postgres::testing::{admin_url, TestDatabase};
 use portcullis_postgres::PostgresStore;
 use sqlx::{Connection, PgConnection, Row};
@@ -215,6 +218,221 @@ async fn batches_of_two_nodes_sharing_families_do_not_deadlock() {
         let (labels_b, pairs_b) = batch("b", families.iter().rev().collect());
         let (a, b) = tokio::join!(save_all(&node_a, pairs_a), save_all(&node_b, pairs_b));
         assert!(a.iter().chain(&b).all(Result::is_ok), "round {round}: {a:?} {b:?}");
+        assert_eq!(writers(&mut conn, "access_tokens", &labels_a).await, 1, "round {round}: node a's batch");
+        assert_eq!(writers(&mut conn, "access_tokens", &labels_b).await, 1, "round {round}: node b's batch");
+    }
+}
+
+// ------------------------------------------------------------------------- redemptions
+
+/// A redemption to run: a code (`is_code`) or a refresh token by its label, and the tokens
+/// to issue for it.
+struct Redemption {
+    is_code: bool,
+    credential: String,
+    access: AccessTokenRecord,
+    refresh: Option<RefreshTokenRecord>,
+}
+
+/// Rotating the refresh token `label` of `family` into `<label>-at1` and `<label>-next`
+/// (`suffix` tells apart the tokens of several attempts).
+fn rotation(label: &str, family: &str, suffix: &str) -> Redemption {
+    let next = format!("{label}-next{suffix}");
+    Redemption {
+        is_code: false,
+        credential: label.to_owned(),
+        access: access(&format!("{label}-at1{suffix}"), family, Some(&next)),
+        refresh: Some(refresh(&next, family)),
+    }
+}
+
+/// Exchanging the code `label` of `family` for `<label>-at` and `<label>-rt`.
+fn exchange(label: &str, family: &str, suffix: &str) -> Redemption {
+    let rt = format!("{label}-rt{suffix}");
+    Redemption {
+        is_code: true,
+        credential: label.to_owned(),
+        access: access(&format!("{label}-at{suffix}"), family, Some(&rt)),
+        refresh: Some(refresh(&rt, family)),
+    }
+}
+
+/// A refresh token `label` in `family`, saved with the access token issued with it.
+async fn grant(store: &PostgresStore, label: &str, family: &str) {
+    store
+        .save_tokens(&access(&format!("{label}-at0"), family, Some(label)), Some(&refresh(label, family)))
+        .await
+        .unwrap();
+}
+
+/// An authorization code `label` in `family`.
+async fn code(store: &PostgresStore, label: &str, family: &str) {
+    let code = AuthorizationCode {
+        hash: hash_token(label),
+        family: family.to_owned(),
+        client_id: "svc".to_owned(),
+        subject: "alice".to_owned(),
+        redirect_uri: "https://app.example/cb".to_owned(),
+        redirect_uri_given: true,
+        scopes: ScopeSet::from_stored("notes:read"),
+        code_challenge: None,
+        code_challenge_method: None,
+        nonce: None,
+        auth_time: Some(NOW - 10),
+        issued_at: NOW,
+        expires_at: NOW + 60,
+    };
+    store.create_code(&code).await.unwrap();
+}
+
+/// Run every redemption at once, each from a task of its own; the answers in their order.
+async fn redeem_all(store: &Arc<PostgresStore>, redemptions: Vec<Redemption>) -> Vec<StoreResult<Take<()>>> {
+    let mut tasks = JoinSet::new();
+    for (i, r) in redemptions.into_iter().enumerate() {
+        let store = Arc::clone(store);
+        tasks.spawn(async move {
+            let hash = hash_token(&r.credential);
+            let answer = if r.is_code {
+                store.redeem_code(&hash, NOW, &r.access, r.refresh.as_ref()).await
+            } else {
+                store.rotate_refresh(&hash, NOW, &r.access, r.refresh.as_ref()).await
+            };
+            (i, answer)
+        });
+    }
+    let mut answers = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        answers.push(done.unwrap());
+    }
+    answers.sort_by_key(|(i, _)| *i);
+    answers.into_iter().map(|(_, r)| r).collect()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn redemptions_that_queue_together_are_one_transaction() {
+    let Some((_db, store, mut conn)) = setup("group commit of redemptions").await else { return };
+    let mut redemptions = Vec::new();
+    for i in 0..30 {
+        let (label, family) = (format!("cred-{i}"), format!("fam-{i}"));
+        if i % 3 == 0 {
+            code(&store, &label, &family).await;
+            redemptions.push(exchange(&label, &family, ""));
+        } else {
+            grant(&store, &label, &family).await;
+            redemptions.push(rotation(&label, &family, ""));
+        }
+    }
+    let issued: Vec<String> = redemptions.iter().map(|r| r.access.hash.clone()).collect();
+    let answers = redeem_all(&store, redemptions).await;
+    assert!(answers.iter().all(|a| a == &Ok(Take::Fresh(()))), "{answers:?}");
+    let hashes: Vec<String> = issued;
+    let n: i64 =
+        sqlx::query("SELECT count(DISTINCT xmin::text) AS n FROM access_tokens WHERE hash = ANY($1)")
+            .bind(&hashes)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+            .get("n");
+    assert_eq!(n, 1, "one transaction issued every token");
+    for i in 0..30 {
+        let (label, family) = (format!("cred-{i}"), format!("fam-{i}"));
+        let hash = hash_token(&label);
+        // Consumed: presenting it again is a replay of its family.
+        let again = if i % 3 == 0 {
+            store.take_code(&hash, NOW).await.unwrap().map(|_| ())
+        } else {
+            store.take_refresh(&hash, NOW).await.unwrap().map(|_| ())
+        };
+        assert_eq!(again, Take::Replayed { family: family.clone() }, "credential {i}");
+        let issued = if i % 3 == 0 { format!("{label}-at") } else { format!("{label}-at1") };
+        assert!(store.get_access(&hash_token(&issued)).await.unwrap().is_some(), "tokens of {i}");
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_credential_presented_twice_in_one_batch_is_a_replay_the_second_time() {
+    let Some((_db, store, _conn)) = setup("group commit of redemptions").await else { return };
+    grant(&store, "rt", "fam-rt").await;
+    code(&store, "code", "fam-code").await;
+    let redemptions = vec![
+        rotation("rt", "fam-rt", "-first"),
+        exchange("code", "fam-code", "-first"),
+        rotation("rt", "fam-rt", "-second"),
+        exchange("code", "fam-code", "-second"),
+        rotation("never-issued", "fam-none", ""),
+    ];
+    let answers = redeem_all(&store, redemptions).await;
+    assert_eq!(
+        answers,
+        vec![
+            Ok(Take::Fresh(())),
+            Ok(Take::Fresh(())),
+            Ok(Take::Replayed { family: "fam-rt".into() }),
+            Ok(Take::Replayed { family: "fam-code".into() }),
+            Ok(Take::Unknown),
+        ]
+    );
+    // Only the first attempts' tokens were stored.
+    for (label, stored) in
+        [("rt-at1-first", true), ("code-at-first", true), ("rt-at1-second", false), ("code-at-second", false)]
+    {
+        assert_eq!(store.get_access(&hash_token(label)).await.unwrap().is_some(), stored, "{label}");
+    }
+    assert!(store.get_access(&hash_token("never-issued-at1")).await.unwrap().is_none());
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_clash_in_a_redemption_batch_fails_only_its_own_request_and_consumes_nothing_of_it() {
+    let Some((_db, store, _conn)) = setup("group commit of redemptions").await else { return };
+    let families: Vec<String> = (0..6).map(|i| format!("fam-{i}")).collect();
+    for (i, f) in families.iter().enumerate() {
+        grant(&store, &format!("rt-{i}"), f).await;
+    }
+    let mut redemptions: Vec<Redemption> =
+        families.iter().enumerate().map(|(i, f)| rotation(&format!("rt-{i}"), f, "")).collect();
+    // The third rotation would issue an access token whose hash is already stored.
+    redemptions[2].access.hash = hash_token("rt-0-at0");
+    let answers = redeem_all(&store, redemptions).await;
+    for (i, answer) in answers.iter().enumerate() {
+        if i == 2 {
+            assert!(matches!(answer, Err(StoreError::Conflict(_))), "the clash: {answer:?}");
+        } else {
+            assert_eq!(answer, &Ok(Take::Fresh(())), "rotation {i}");
+        }
+    }
+    // Its refresh token was not consumed: the client still holds its grant.
+    let kept = store.get_refresh(&hash_token("rt-2"), NOW).await.unwrap();
+    assert_eq!(kept, Some(refresh("rt-2", &families[2])));
+    assert_eq!(
+        store
+            .rotate_refresh(&hash_token("rt-2"), NOW, &rotation("rt-2", &families[2], "").access, None)
+            .await,
+        Ok(Take::Fresh(()))
+    );
+}
+
+/// As `batches_of_two_nodes_sharing_families_do_not_deadlock`, for redemptions: two nodes
+/// rotate refresh tokens of the same families, listed in opposite orders.
+#[tokio::test(flavor = "current_thread")]
+async fn redemption_batches_of_two_nodes_sharing_families_do_not_deadlock() {
+    let Some((db, node_a, mut conn)) = setup("group commit of redemptions").await else { return };
+    let node_b = db.store().await;
+    for round in 0..10 {
+        let families: Vec<String> = (0..64).map(|f| format!("r{round}-shared-{f}")).collect();
+        for f in &families {
+            grant(&node_a, &format!("{f}-a"), f).await;
+            grant(&node_a, &format!("{f}-b"), f).await;
+        }
+        let batch = |node: &str, order: Vec<&String>| -> (Vec<String>, Vec<Redemption>) {
+            let redemptions: Vec<Redemption> =
+                order.iter().map(|f| rotation(&format!("{f}-{node}"), f, "")).collect();
+            let labels = order.iter().map(|f| format!("{f}-{node}-at1")).collect();
+            (labels, redemptions)
+        };
+        let (labels_a, redemptions_a) = batch("a", families.iter().collect());
+        let (labels_b, redemptions_b) = batch("b", families.iter().rev().collect());
+        let (a, b) = tokio::join!(redeem_all(&node_a, redemptions_a), redeem_all(&node_b, redemptions_b));
+        assert!(a.iter().chain(&b).all(|r| r == &Ok(Take::Fresh(()))), "round {round}: {a:?} {b:?}");
         assert_eq!(writers(&mut conn, "access_tokens", &labels_a).await, 1, "round {round}: node a's batch");
         assert_eq!(writers(&mut conn, "access_tokens", &labels_b).await, 1, "round {round}: node b's batch");
     }
