@@ -442,12 +442,16 @@ impl TokenStore for PostgresStore {
             return Ok(false); // dropping `tx` rolls back
         }
         // RFC 7009 §2.1: revoking a refresh token also invalidates the access tokens issued
-        // with it.
-        sqlx::query("UPDATE access_tokens SET revoked = TRUE WHERE refresh_hash = $1")
-            .bind(hash)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
+        // with it. They are in its family, whose index finds them (`refresh_hash` has none,
+        // migration 0007).
+        sqlx::query(
+            "UPDATE access_tokens SET revoked = TRUE \
+             WHERE family = (SELECT family FROM refresh_tokens WHERE hash = $1) AND refresh_hash = $1",
+        )
+        .bind(hash)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
         let committed = tx.commit().await;
         self.changed().await;
         committed.map_err(db_err)?;
