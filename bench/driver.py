@@ -15,6 +15,7 @@ import os
 import platform
 import re
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,7 +38,7 @@ VERIFIER = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
 REDIRECT = "http://127.0.0.1/cb"
 # The --only groups, in the order they run. `portcullis` includes `jwt`; `postgres` runs only
 # with --postgres-url.
-GROUPS = ("ceiling", "portcullis", "jwt", "api", "peer", "scale", "postgres")
+GROUPS = ("ceiling", "portcullis", "jwt", "api", "peer", "scale", "postgres", "side")
 
 
 def log(msg):
@@ -198,17 +199,21 @@ class Bench:
                 return json.loads(line[len("BENCHJSON "):])
         raise SystemExit(f"wrk printed no result ({' '.join(cmd)}):\n{r.stdout}\n{r.stderr}")
 
-    def scenario(self, key, label, server, conns, url, script, env=None, per_run=None, group=None):
+    def scenario(self, key, label, server, conns, url, script, env=None, per_run=None, group=None,
+                 record=True, warmup=None, duration=None):
         """Warm up, then measure. `per_run(seconds)` prepares fresh env (codes, seeds) for
-        each wrk invocation and returns extra env."""
+        each wrk invocation and returns extra env. Rows go into the table unless `record` is
+        false (the side-by-side rounds keep theirs apart)."""
         a = self.args
+        warmup = a.warmup if warmup is None else warmup
+        duration = a.duration if duration is None else duration
         server.reset_peak()
-        if a.warmup > 0:
-            extra = per_run(a.warmup, "warmup") if per_run else {}
-            self.wrk(url, script, conns, a.warmup, dict(env or {}, **extra))
-        extra = per_run(a.duration, "run") if per_run else {}
+        if warmup > 0:
+            extra = per_run(warmup, "warmup") if per_run else {}
+            self.wrk(url, script, conns, warmup, dict(env or {}, **extra))
+        extra = per_run(duration, "run") if per_run else {}
         cpu0 = server.cpu_seconds()
-        r = self.wrk(url, script, conns, a.duration, dict(env or {}, **extra))
+        r = self.wrk(url, script, conns, duration, dict(env or {}, **extra))
         cpu1 = server.cpu_seconds()
         st = server.status()
         errors = sum(r["errors"].values())
@@ -233,9 +238,10 @@ class Bench:
             "peak_rss": st.get("VmHWM"),
             "rss_after": st.get("VmRSS"),
         }
-        self.rows.append(row)
+        if record:
+            self.rows.append(row)
         log(
-            f"{label} c={conns}: {row['rps']:.0f} req/s p50 {row['p50_ms']:.2f} ms "
+            f"{'' if record else '(side by side) '}{label} c={conns}: {row['rps']:.0f} req/s p50 {row['p50_ms']:.2f} ms "
             f"p99 {row['p99_ms']:.2f} ms errors {errors} peak RSS {fmt_mib(row['peak_rss'])} MiB "
             f"server CPU {row['server_cpu_us_per_request'] or 0:.0f} µs/req"
         )
@@ -544,6 +550,92 @@ def scale_scenarios(b):
     return {"portcullis-scale": dict(idle, seed_seconds=seed_s, db_bytes=os.path.getsize(db))}
 
 
+def side_by_side(b, rounds, with_peer):
+    """The ratios issue 7 sets targets for, measured side by side: the ceiling, Portcullis
+    issuance, oidc-provider issuance, introspection and the BearerLayer GET, one after the
+    other at 32 connections, `rounds` times, with every server up throughout (each on a fresh
+    database). Each ratio is taken within a round, against that round's ceiling or peer,
+    measured seconds apart; the machine's speed, which moves by up to a factor of two within
+    minutes (bench/README.md), then moves both sides of a ratio alike. The rows of the main
+    table stay single measurements minutes apart."""
+    a = b.args
+    warmup, duration = (1, 3) if a.quick else (2, 5)
+    servers = []
+    try:
+        ceiling = Server("side-ceiling", [CEILING, "127.0.0.1:0"], b.workdir, r"listening on (http://\S+)")
+        servers.append(ceiling)
+        url = f"sqlite://{os.path.join(b.workdir, 'side.db')}"
+        svc_id, svc_secret = setup_portcullis_db(url)
+        portcullis = Server("side-portcullis", [PORTCULLIS, "--database-url", url, "serve", "--listen",
+                                                "127.0.0.1:0"], b.workdir, r"listening on (http://\S+)")
+        servers.append(portcullis)
+        api_url = f"sqlite://{os.path.join(b.workdir, 'side-api.db')}"
+        cli(api_url, "migrate")
+        cli(api_url, "scope", "create", "notes:read", "--description", "Read notes")
+        reader = cli(api_url, "client", "create", "--name", "notes-reader", "--grant-type", "client_credentials",
+                     "--scope", "notes:read")
+        api = Server("side-api", [HELPER, "--database-url", api_url, "api", "--listen", "127.0.0.1:0"],
+                     b.workdir, r"listening on (http://\S+)")
+        servers.append(api)
+        peer = None
+        if with_peer:
+            peer = Server("side-peer", ["node", os.path.join(HERE, "peer", "server.mjs")], b.workdir,
+                          r"listening on (http://\S+)", cwd=os.path.join(HERE, "peer"),
+                          env={"PEER_CLIENT_ID": PEER_ID, "PEER_CLIENT_SECRET": PEER_SECRET, "PEER_PORT": "0",
+                               "NODE_ENV": "production"})
+            servers.append(peer)
+        auth = basic(svc_id, svc_secret)
+        cc_body = f"grant_type=client_credentials&scope={urllib.parse.quote(SCOPE)}"
+        token = post_form(portcullis.url + "/token", {"grant_type": "client_credentials", "scope": SCOPE},
+                          auth)["access_token"]
+        notes_token = post_form(api.url + "/token", {"grant_type": "client_credentials", "scope": "notes:read"},
+                                basic(reader["client_id"], reader["client_secret"]))["access_token"]
+        plan = [
+            ("ceiling", "ceiling", ceiling, ceiling.url + "/", "get.lua", {}),
+            ("cc", "client_credentials issuance (opaque, SQLite)", portcullis, portcullis.url + "/token",
+             "form.lua", {"BENCH_BODY": cc_body, "BENCH_AUTH": auth}),
+            ("introspect", "introspection of an opaque token", portcullis, portcullis.url + "/introspect",
+             "form.lua", {"BENCH_BODY": f"token={token}&token_type_hint=access_token", "BENCH_AUTH": auth}),
+            ("bearer", "GET /notes behind BearerLayer::local", api, api.url + "/notes", "get.lua",
+             {"BENCH_AUTH": f"Bearer {notes_token}"}),
+        ]
+        if peer:
+            plan.insert(2, ("peer_cc", "peer oidc-provider: client_credentials issuance", peer,
+                            peer.url + "/token", "form.lua",
+                            {"BENCH_BODY": f"grant_type=client_credentials&scope={urllib.parse.quote(SCOPE)}",
+                             "BENCH_AUTH": basic(PEER_ID, PEER_SECRET)}))
+        out = []
+        for n in range(rounds):
+            measured = {}
+            for key, label, srv, target, script, env in plan:
+                r = b.scenario(key, f"{label} (round {n + 1})", srv, 32, target, script, env, record=False,
+                               warmup=warmup, duration=duration)
+                measured[key] = {k: r[k] for k in ("rps", "p50_ms", "p99_ms", "errors", "server_cpu_us_per_request")}
+                # What issuance left in the page cache is written back before the next row.
+                os.sync()
+            out.append(measured)
+        return {"warmup_s": warmup, "duration_s": duration, "rounds": out}
+    finally:
+        for srv in servers:
+            srv.stop()
+
+
+def side_by_side_ratios(side):
+    """Per round and median: issuance, introspection and BearerLayer GET over the round's
+    ceiling; issuance over the round's oidc-provider issuance."""
+    if not side:
+        return {}
+    pairs = {"cc_vs_ceiling": ("cc", "ceiling"), "cc_vs_peer": ("cc", "peer_cc"),
+             "introspect_vs_ceiling": ("introspect", "ceiling"), "bearer_vs_ceiling": ("bearer", "ceiling")}
+    out = {}
+    for name, (num, den) in pairs.items():
+        values = [ratio(r[num]["rps"], r[den]["rps"]) for r in side["rounds"] if num in r and den in r]
+        values = [v for v in values if v is not None]
+        if values:
+            out[name] = {"rounds": values, "median": statistics.median(values)}
+    return out
+
+
 # -------------------------------------------------------------------------------- report
 
 
@@ -551,7 +643,7 @@ def ratio(x, y):
     return x / y if x is not None and y else None
 
 
-def build_report(b, ceilings, idle, meta):
+def build_report(b, ceilings, idle, meta, side=None):
     rows = b.rows
     by_key = {(r["key"], r["connections"]): r for r in rows}
     for r in rows:
@@ -574,33 +666,43 @@ def build_report(b, ceilings, idle, meta):
             r["vs_empty"] = ratio(r["rps"], base and base["rps"])
             # The same comparison in server CPU per request, which other load moves far less.
             r["vs_empty_cpu"] = ratio(base and base["server_cpu_us_per_request"], r["server_cpu_us_per_request"])
-    return {"meta": meta, "ceiling": ceilings, "rows": rows, "idle": idle, "targets": targets(by_key, idle)}
+    side_ratios = side_by_side_ratios(side)
+    return {"meta": meta, "ceiling": ceilings, "rows": rows, "idle": idle, "side_by_side": side,
+            "side_by_side_ratios": side_ratios, "targets": targets(by_key, idle, side_ratios)}
 
 
-def targets(by_key, idle=None):
+def targets(by_key, idle=None, side=None):
     def get(k, c=32):
         return by_key.get((k, c))
 
     out = []
+    side = side or {}
 
     def check(name, value, ok, shown):
         out.append({"target": name, "value": value, "met": ok if value is not None else None, "shown": shown})
 
-    cc = get("cc")
+    def ratio_target(name, side_key, row_value, threshold, unit=""):
+        """Judged by the side-by-side rounds' median when they ran (the table row's ratio, to a
+        ceiling or peer measured minutes away, shown after it); by the table row otherwise."""
+        spec = ".1f" if unit else ".2f"
+        row_shown = f"{row_value:{spec}}{unit}" if row_value is not None else "n/a"
+        if side_key in side:
+            m = side[side_key]["median"]
+            check(name, m, m >= threshold, f"{m:{spec}}{unit} (rows {row_shown})")
+        else:
+            check(name, row_value, (row_value or 0) >= threshold, row_shown)
+
+    cc, i, g = get("cc"), get("introspect"), get("bearer")
+    if cc or "cc_vs_ceiling" in side:
+        ratio_target("issuance >= 0.30 x ceiling (c=32)", "cc_vs_ceiling", cc and cc["ceiling"]["rps"], 0.30)
+    if cc or "cc_vs_peer" in side:
+        ratio_target("issuance >= 10 x oidc-provider (c=32)", "cc_vs_peer", cc and cc["vs_peer"], 10, "x")
     if cc:
-        check("issuance >= 0.30 x ceiling (c=32)", cc["ceiling"]["rps"], (cc["ceiling"]["rps"] or 0) >= 0.30,
-              f"{cc['ceiling']['rps'] or 0:.2f}")
-        check("issuance >= 10 x oidc-provider (c=32)", cc["vs_peer"], (cc["vs_peer"] or 0) >= 10,
-              f"{cc['vs_peer']:.1f}x" if cc["vs_peer"] else "n/a")
         check("issuance p99 < 5 ms (c=32)", cc["p99_ms"], cc["p99_ms"] < 5, f"{cc['p99_ms']:.2f} ms")
-    i = get("introspect")
-    if i:
-        check("introspection >= 0.5 x ceiling (c=32)", i["ceiling"]["rps"], (i["ceiling"]["rps"] or 0) >= 0.5,
-              f"{i['ceiling']['rps'] or 0:.2f}")
-    g = get("bearer")
-    if g:
-        check("BearerLayer GET >= 0.7 x ceiling (c=32)", g["ceiling"]["rps"], (g["ceiling"]["rps"] or 0) >= 0.7,
-              f"{g['ceiling']['rps'] or 0:.2f}")
+    if i or "introspect_vs_ceiling" in side:
+        ratio_target("introspection >= 0.5 x ceiling (c=32)", "introspect_vs_ceiling", i and i["ceiling"]["rps"], 0.5)
+    if g or "bearer_vs_ceiling" in side:
+        ratio_target("BearerLayer GET >= 0.7 x ceiling (c=32)", "bearer_vs_ceiling", g and g["ceiling"]["rps"], 0.7)
     for k in ("scale_cc", "scale_introspect", "scale_distinct"):
         s = get(k)
         if s:
@@ -665,8 +767,26 @@ def render(report):
     idle = report["idle"]
     lines.append("Idle after load: " + ", ".join(
         f"{k} {fmt_mib(v.get('rss_idle_after_load'))} MiB" for k, v in idle.items()))
+    side = report.get("side_by_side")
+    if side:
+        lines.append("")
+        lines.append(f"Side by side: {len(side['rounds'])} rounds at 32 connections, every server up, each row "
+                     f"{side['warmup_s']} s warm-up + {side['duration_s']} s, ratios within each round:")
+        keys = [k for k in ("ceiling", "cc", "peer_cc", "introspect", "bearer") if k in side["rounds"][0]]
+        lines.append("  round " + " ".join(f"{k + ' req/s (µs)':>22}" for k in keys)
+                     + f" {'cc/ceil':>8} {'cc/peer':>8} {'intr/ceil':>9} {'GET/ceil':>9}")
+        for n, r in enumerate(side["rounds"]):
+            cells = " ".join(f"{r[k]['rps']:>14.0f} ({f(r[k]['server_cpu_us_per_request'], '.0f'):>4})  " for k in keys)
+
+            def q(num, den, r=r):
+                return f(ratio(r[num]["rps"], r[den]["rps"]) if num in r and den in r else None, ".2f")
+            lines.append(f"  {n + 1:>5} {cells} {q('cc', 'ceiling'):>8} {q('cc', 'peer_cc'):>8} "
+                         f"{q('introspect', 'ceiling'):>9} {q('bearer', 'ceiling'):>9}")
+        med = report.get("side_by_side_ratios", {})
+        lines.append("  median " + ", ".join(f"{k} {v['median']:.2f}" for k, v in med.items()))
     lines.append("")
-    lines.append("Targets (ratios from this run):")
+    lines.append("Targets (ratios from this run; those to the ceiling or the peer from the side-by-side rounds "
+                 "when they ran, the table rows' in parentheses):")
     for t in report["targets"]:
         mark = "met" if t["met"] else ("NOT met" if t["met"] is not None else "not measured")
         lines.append(f"  {t['target']:<48} {t['shown']:>20}  {mark}")
@@ -689,9 +809,11 @@ def main():
     p.add_argument("--scale-tokens", type=int, default=None, help="live tokens in the scale database (1,000,000)")
     p.add_argument("--known", type=int, default=100_000, help="seeded tokens the distinct-introspection rows draw from")
     p.add_argument("--skip-peer", action="store_true", help="do not run oidc-provider")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="side-by-side rounds for the targets' ratios (default 3; 0: none, the table rows decide)")
     p.add_argument("--skip-scale", action="store_true", help="do not run the 1M-token rows")
     p.add_argument("--only", default="",
-                   help="comma list of groups: ceiling,portcullis,jwt,api,peer,scale (default all); "
+                   help="comma list of groups: ceiling,portcullis,jwt,api,peer,scale,postgres,side (default all); "
                         "portcullis includes jwt (the JWT access token rows, a server of their own)")
     p.add_argument("--postgres-url", default="",
                    help="also run the PostgreSQL rows on this server (an admin URL with CREATEDB, as "
@@ -741,6 +863,7 @@ def main():
     }
     b = Bench(a, workdir)
     idle = {}
+    side = None
     rates = {}
     try:
         if "ceiling" in only:
@@ -759,6 +882,8 @@ def main():
             idle.update(scale_scenarios(b))
         if "postgres" in only:
             idle.update(postgres_scenarios(b, conns, a.postgres_url))
+        if "side" in only and a.rounds > 0:
+            side = side_by_side(b, a.rounds, "peer" in only)
         if "ceiling" in only:
             idle.update(ceiling_scenarios(b, conns, "ceiling_end"))
     finally:
@@ -775,7 +900,7 @@ def main():
                 ceilings[r["connections"]] = {
                     k: r[k] for k in ("rps", "p50_ms", "p99_ms", "peak_rss", "server_cpu_us_per_request", "key")
                 }
-    report = build_report(b, ceilings, idle, meta)
+    report = build_report(b, ceilings, idle, meta, side)
     table = render(report)
     print(table)
     os.makedirs(a.out, exist_ok=True)
