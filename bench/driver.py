@@ -212,9 +212,9 @@ class Bench:
             extra = per_run(warmup, "warmup") if per_run else {}
             self.wrk(url, script, conns, warmup, dict(env or {}, **extra))
         extra = per_run(duration, "run") if per_run else {}
-        cpu0 = server.cpu_seconds()
+        cpu0, stat0 = server.cpu_seconds(), machine_cpu()
         r = self.wrk(url, script, conns, duration, dict(env or {}, **extra))
-        cpu1 = server.cpu_seconds()
+        cpu1, stat1 = server.cpu_seconds(), machine_cpu()
         st = server.status()
         errors = sum(r["errors"].values())
         row = {
@@ -237,19 +237,33 @@ class Bench:
             if cpu0 is not None and cpu1 is not None and r["requests"] else None,
             "peak_rss": st.get("VmHWM"),
             "rss_after": st.get("VmRSS"),
+            # Of the machine's CPU time during the row, the share the hypervisor gave to other
+            # guests ("steal"): above a few percent the row ran on a slowed machine.
+            "steal_pct": 100 * (stat1[1] - stat0[1]) / (stat1[0] - stat0[0])
+            if stat0 and stat1 and stat1[0] > stat0[0] else None,
         }
         if record:
             self.rows.append(row)
         log(
             f"{'' if record else '(side by side) '}{label} c={conns}: {row['rps']:.0f} req/s p50 {row['p50_ms']:.2f} ms "
             f"p99 {row['p99_ms']:.2f} ms errors {errors} peak RSS {fmt_mib(row['peak_rss'])} MiB "
-            f"server CPU {row['server_cpu_us_per_request'] or 0:.0f} µs/req"
+            f"server CPU {row['server_cpu_us_per_request'] or 0:.0f} µs/req steal {row['steal_pct'] or 0:.1f} %"
         )
         return row
 
     def file(self, name):
         self.files += 1
         return os.path.join(self.workdir, f"{self.files:03d}-{name}")
+
+
+def machine_cpu():
+    """(all CPU time, steal time) of the machine so far, in clock ticks, from /proc/stat."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+        return sum(fields[:8]), fields[7]
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def fmt_mib(b):
@@ -517,6 +531,9 @@ def peer_scenarios(b, conns_list):
 
 
 def scale_scenarios(b):
+    """The 1M-token rows, each measured right after the same request on a server whose
+    database is empty (for the random-token row: holds just the 100,000 known tokens): the
+    `vs empty` ratio compares rows seconds apart rather than minutes (see side_by_side)."""
     a = b.args
     db = os.path.join(b.workdir, "scale.db")
     url = f"sqlite://{db}"
@@ -527,26 +544,48 @@ def scale_scenarios(b):
          "--total", str(a.scale_tokens), "--known", str(a.known), "--out", known])
     seed_s = time.time() - t0
     log(f"seeded {a.scale_tokens:,} live tokens in {seed_s:.1f}s ({os.path.getsize(db) / 1048576:.0f} MiB)")
-    srv = Server("portcullis-scale", [PORTCULLIS, "--database-url", url, "serve", "--listen", "127.0.0.1:0"],
-                 b.workdir, r"listening on (http://\S+)")
-    auth = basic(svc_id, svc_secret)
+    empty_url = f"sqlite://{os.path.join(b.workdir, 'scale-empty.db')}"
+    empty_id, empty_secret = setup_portcullis_db(empty_url)
+    empty = Server("portcullis-scale-empty", [PORTCULLIS, "--database-url", empty_url, "serve", "--listen",
+                                              "127.0.0.1:0"], b.workdir, r"listening on (http://\S+)")
+    srv = None
     n = f"{a.scale_tokens:,}"
     try:
-        b.scenario("scale_cc", f"client_credentials issuance, {n} live tokens", srv, 32, srv.url + "/token",
-                   "form.lua", {"BENCH_BODY": f"grant_type=client_credentials&scope={urllib.parse.quote(SCOPE)}",
-                                "BENCH_AUTH": auth}, group="cc")
-        token = post_form(srv.url + "/token", {"grant_type": "client_credentials", "scope": SCOPE},
-                          auth)["access_token"]
-        b.scenario("scale_introspect", f"introspection of an opaque token, {n} live tokens", srv, 32,
-                   srv.url + "/introspect", "form.lua",
-                   {"BENCH_BODY": f"token={token}&token_type_hint=access_token", "BENCH_AUTH": auth},
-                   group="introspect")
-        b.scenario("scale_distinct", f"introspection, a random one of {a.known:,} seeded, {n} live tokens", srv, 32,
-                   srv.url + "/introspect", "distinct.lua", {"BENCH_FILE": known, "BENCH_AUTH": auth},
-                   group="distinct")
+        srv = Server("portcullis-scale", [PORTCULLIS, "--database-url", url, "serve", "--listen", "127.0.0.1:0"],
+                     b.workdir, r"listening on (http://\S+)")
+        cc_body = f"grant_type=client_credentials&scope={urllib.parse.quote(SCOPE)}"
+        sides = {"empty": (empty, basic(empty_id, empty_secret)), "scale": (srv, basic(svc_id, svc_secret))}
+
+        def pair(key, label, path, script, env_of):
+            """The empty server's row (kept with the scale row), then the scale row."""
+            server, auth = sides["empty"]
+            e = b.scenario(key, f"{label} (empty database)", server, 32, server.url + path, script,
+                           env_of("empty", auth), record=False)
+            server, auth = sides["scale"]
+            r = b.scenario(key, label, server, 32, server.url + path, script, env_of("scale", auth),
+                           group=key.replace("scale_", ""))
+            r["empty_adjacent"] = {k: e[k] for k in ("rps", "p99_ms", "server_cpu_us_per_request")}
+
+        pair("scale_cc", f"client_credentials issuance, {n} live tokens", "/token", "form.lua",
+             lambda side, auth: {"BENCH_BODY": cc_body, "BENCH_AUTH": auth})
+        tokens = {side: post_form(server.url + "/token", {"grant_type": "client_credentials", "scope": SCOPE},
+                                  auth)["access_token"] for side, (server, auth) in sides.items()}
+        pair("scale_introspect", f"introspection of an opaque token, {n} live tokens", "/introspect", "form.lua",
+             lambda side, auth: {"BENCH_BODY": f"token={tokens[side]}&token_type_hint=access_token",
+                                 "BENCH_AUTH": auth})
+        # The empty side of the random-token row: the same number of known tokens, nothing else
+        # (seeded while its server runs; its read cache sees another process's commits).
+        known_small = os.path.join(b.workdir, "known-scale-empty.txt")
+        run([HELPER, "--database-url", empty_url, "seed", "--client-id", empty_id, "--scope", SCOPE,
+             "--total", str(a.known), "--known", str(a.known), "--out", known_small])
+        files = {"empty": known_small, "scale": known}
+        pair("scale_distinct", f"introspection, a random one of {a.known:,} seeded, {n} live tokens",
+             "/introspect", "distinct.lua", lambda side, auth: {"BENCH_FILE": files[side], "BENCH_AUTH": auth})
         idle = idle_rss(srv, a.idle)
     finally:
-        srv.stop()
+        if srv:
+            srv.stop()
+        empty.stop()
     return {"portcullis-scale": dict(idle, seed_seconds=seed_s, db_bytes=os.path.getsize(db))}
 
 
@@ -662,7 +701,10 @@ def build_report(b, ceilings, idle, meta, side=None):
             r["vs_opaque"] = ratio(r["rps"], cc and cc["rps"])
             r["vs_opaque_cpu"] = ratio(cc and cc["server_cpu_us_per_request"], r["server_cpu_us_per_request"])
         if r["key"].startswith("scale_"):
-            base = by_key.get((r["group"] if r["group"] != "distinct" else "distinct_small", r["connections"]))
+            # The same request on an empty database, measured just before (scale_scenarios); in
+            # results from before it was, the portcullis group's row.
+            base = r.get("empty_adjacent") or by_key.get(
+                (r["group"] if r["group"] != "distinct" else "distinct_small", r["connections"]))
             r["vs_empty"] = ratio(r["rps"], base and base["rps"])
             # The same comparison in server CPU per request, which other load moves far less.
             r["vs_empty_cpu"] = ratio(base and base["server_cpu_us_per_request"], r["server_cpu_us_per_request"])
@@ -758,12 +800,17 @@ def render(report):
     lines.append("CPU µs: the server's CPU time (all threads, user + system) per request during the measured "
                  "run; unlike req/s it hardly depends on what else the machine is doing.")
     lines.append("vs peer: req/s over oidc-provider's in the same scenario. vs empty: req/s over the same "
-                 "scenario without the large database; (CPU): the same as the inverse ratio of CPU µs per request.")
+                 "request's, measured just before on a server whose database is empty (holds just the known "
+                 "tokens, for the random-token row); (CPU): the same as the inverse ratio of CPU µs per request.")
     lines.append("* a thread ran out of pre-minted inputs.")
     jwt = [r for r in sorted(rows, key=lambda r: r["connections"]) if r["key"] == "jwt" and r.get("vs_opaque")]
     if jwt:
         lines.append("JWT over opaque issuance (req/s; CPU as the inverse ratio of CPU µs per request): " + ", ".join(
             f"c={r['connections']} {r['vs_opaque']:.2f} (CPU {f(r.get('vs_opaque_cpu'), '.2f')})" for r in jwt))
+    stolen = [r for r in rows if (r.get("steal_pct") or 0) >= 1]
+    if stolen:
+        lines.append("Steal (the machine's CPU time the hypervisor gave to other guests) of 1 % or more during: "
+                     + ", ".join(f"{r['key']} c={r['connections']} {r['steal_pct']:.0f} %" for r in stolen))
     idle = report["idle"]
     lines.append("Idle after load: " + ", ".join(
         f"{k} {fmt_mib(v.get('rss_idle_after_load'))} MiB" for k, v in idle.items()))
