@@ -245,7 +245,7 @@ class Bench:
         if record:
             self.rows.append(row)
         log(
-            f"{'' if record else '(side by side) '}{label} c={conns}: {row['rps']:.0f} req/s p50 {row['p50_ms']:.2f} ms "
+            f"{'' if record else '(not in the table) '}{label} c={conns}: {row['rps']:.0f} req/s p50 {row['p50_ms']:.2f} ms "
             f"p99 {row['p99_ms']:.2f} ms errors {errors} peak RSS {fmt_mib(row['peak_rss'])} MiB "
             f"server CPU {row['server_cpu_us_per_request'] or 0:.0f} µs/req steal {row['steal_pct'] or 0:.1f} %"
         )
@@ -556,21 +556,23 @@ def scale_scenarios(b):
         cc_body = f"grant_type=client_credentials&scope={urllib.parse.quote(SCOPE)}"
         sides = {"empty": (empty, basic(empty_id, empty_secret)), "scale": (srv, basic(svc_id, svc_secret))}
 
-        def pair(key, label, path, script, env_of):
+        def pair(key, label, empty_label, path, script, env_of):
             """The empty server's row (kept with the scale row), then the scale row."""
             server, auth = sides["empty"]
-            e = b.scenario(key, f"{label} (empty database)", server, 32, server.url + path, script,
-                           env_of("empty", auth), record=False)
+            e = b.scenario(key, empty_label, server, 32, server.url + path, script, env_of("empty", auth),
+                           record=False)
             server, auth = sides["scale"]
             r = b.scenario(key, label, server, 32, server.url + path, script, env_of("scale", auth),
                            group=key.replace("scale_", ""))
             r["empty_adjacent"] = {k: e[k] for k in ("rps", "p99_ms", "server_cpu_us_per_request")}
 
-        pair("scale_cc", f"client_credentials issuance, {n} live tokens", "/token", "form.lua",
+        pair("scale_cc", f"client_credentials issuance, {n} live tokens",
+             "client_credentials issuance, empty database", "/token", "form.lua",
              lambda side, auth: {"BENCH_BODY": cc_body, "BENCH_AUTH": auth})
         tokens = {side: post_form(server.url + "/token", {"grant_type": "client_credentials", "scope": SCOPE},
                                   auth)["access_token"] for side, (server, auth) in sides.items()}
-        pair("scale_introspect", f"introspection of an opaque token, {n} live tokens", "/introspect", "form.lua",
+        pair("scale_introspect", f"introspection of an opaque token, {n} live tokens",
+             "introspection of an opaque token, empty database", "/introspect", "form.lua",
              lambda side, auth: {"BENCH_BODY": f"token={tokens[side]}&token_type_hint=access_token",
                                  "BENCH_AUTH": auth})
         # The empty side of the random-token row: the same number of known tokens, nothing else
@@ -580,7 +582,7 @@ def scale_scenarios(b):
              "--total", str(a.known), "--known", str(a.known), "--out", known_small])
         files = {"empty": known_small, "scale": known}
         pair("scale_distinct", f"introspection, a random one of {a.known:,} seeded, {n} live tokens",
-             "/introspect", "distinct.lua", lambda side, auth: {"BENCH_FILE": files[side], "BENCH_AUTH": auth})
+             f"introspection, a random one of {a.known:,} seeded, nothing else", "/introspect", "distinct.lua", lambda side, auth: {"BENCH_FILE": files[side], "BENCH_AUTH": auth})
         idle = idle_rss(srv, a.idle)
     finally:
         if srv:
