@@ -9,6 +9,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::future::Future;
 use std::sync::Arc;
 
 use portcullis_core::model::secret::hash_token;
@@ -50,15 +51,11 @@ fn refresh(label: &str, family: &str) -> RefreshTokenRecord {
     }
 }
 
-/// Save every pair at once, each from a task of its own; the answers in the pairs' order.
-async fn save_all(
-    store: &Arc<PostgresStore>,
-    pairs: Vec<(AccessTokenRecord, Option<RefreshTokenRecord>)>,
-) -> Vec<Result<(), StoreError>> {
+/// Run every job at once, each in a task of its own; the answers in the jobs' order.
+async fn all<T: Send + 'static>(jobs: Vec<impl Future<Output = T> + Send + 'static>) -> Vec<T> {
     let mut tasks = JoinSet::new();
-    for (i, (at, rt)) in pairs.into_iter().enumerate() {
-        let store = Arc::clone(store);
-        tasks.spawn(async move { (i, store.save_tokens(&at, rt.as_ref()).await) });
+    for (i, job) in jobs.into_iter().enumerate() {
+        tasks.spawn(async move { (i, job.await) });
     }
     let mut answers = Vec::new();
     while let Some(done) = tasks.join_next().await {
@@ -66,6 +63,18 @@ async fn save_all(
     }
     answers.sort_by_key(|(i, _)| *i);
     answers.into_iter().map(|(_, r)| r).collect()
+}
+
+/// Save every pair at once; the answers in the pairs' order.
+async fn save_all(
+    store: &Arc<PostgresStore>,
+    pairs: Vec<(AccessTokenRecord, Option<RefreshTokenRecord>)>,
+) -> Vec<Result<(), StoreError>> {
+    let jobs = pairs.into_iter().map(|(at, rt)| {
+        let store = Arc::clone(store);
+        async move { store.save_tokens(&at, rt.as_ref()).await }
+    });
+    all(jobs.collect()).await
 }
 
 /// How many transactions wrote the rows of `table` with these token labels.
@@ -285,27 +294,20 @@ async fn code(store: &PostgresStore, label: &str, family: &str) {
     store.create_code(&code).await.unwrap();
 }
 
-/// Run every redemption at once, each from a task of its own; the answers in their order.
+/// Run every redemption at once; the answers in their order.
 async fn redeem_all(store: &Arc<PostgresStore>, redemptions: Vec<Redemption>) -> Vec<StoreResult<Take<()>>> {
-    let mut tasks = JoinSet::new();
-    for (i, r) in redemptions.into_iter().enumerate() {
+    let jobs = redemptions.into_iter().map(|r| {
         let store = Arc::clone(store);
-        tasks.spawn(async move {
+        async move {
             let hash = hash_token(&r.credential);
-            let answer = if r.is_code {
+            if r.is_code {
                 store.redeem_code(&hash, NOW, &r.access, r.refresh.as_ref()).await
             } else {
                 store.rotate_refresh(&hash, NOW, &r.access, r.refresh.as_ref()).await
-            };
-            (i, answer)
-        });
-    }
-    let mut answers = Vec::new();
-    while let Some(done) = tasks.join_next().await {
-        answers.push(done.unwrap());
-    }
-    answers.sort_by_key(|(i, _)| *i);
-    answers.into_iter().map(|(_, r)| r).collect()
+            }
+        }
+    });
+    all(jobs.collect()).await
 }
 
 #[tokio::test(flavor = "current_thread")]
