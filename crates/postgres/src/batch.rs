@@ -129,7 +129,7 @@ async fn drain<J: Job>(pool: PgPool, mut guard: Draining<J>) {
 /// Store a batch and answer each job (whose request may have gone away: then nobody hears).
 async fn store<J: Job>(pool: &PgPool, jobs: Vec<J>, answers: Vec<Answer<J>>) {
     if jobs.len() > 1 {
-        match J::store_batch(pool, &jobs).await {
+        let failed = match J::store_batch(pool, &jobs).await {
             Ok(results) if results.len() == jobs.len() => {
                 for (answer, result) in answers.into_iter().zip(results) {
                     let _ = answer.send(result);
@@ -137,21 +137,17 @@ async fn store<J: Job>(pool: &PgPool, jobs: Vec<J>, answers: Vec<Answer<J>>) {
                 return;
             }
             Ok(results) => {
-                let err =
-                    StoreError::Backend(format!("a batch of {} answered {}", jobs.len(), results.len()));
-                for answer in answers {
-                    let _ = answer.send(Err(err.clone()));
-                }
-                return;
+                Some(StoreError::Backend(format!("a batch of {} answered {}", jobs.len(), results.len())))
             }
-            Err(sqlx::Error::Database(_)) => {}
-            Err(e) => {
-                let err = db_err(e);
-                for answer in answers {
-                    let _ = answer.send(Err(err.clone()));
-                }
-                return;
+            // Stored one by one below.
+            Err(sqlx::Error::Database(_)) => None,
+            Err(e) => Some(db_err(e)),
+        };
+        if let Some(err) = failed {
+            for answer in answers {
+                let _ = answer.send(Err(err.clone()));
             }
+            return;
         }
     }
     for (job, answer) in jobs.iter().zip(answers) {

@@ -17,6 +17,9 @@ use sqlx::{ConnectOptions, Connection, Executor};
 
 use crate::PostgresStore;
 
+/// The statement `revoke_refresh` runs on the access tokens, for the index test.
+pub use crate::token::REVOKE_ISSUED_WITH_REFRESH;
+
 /// The environment variable holding the admin URL.
 pub const URL_VAR: &str = "PORTCULLIS_TEST_POSTGRES_URL";
 /// The environment variable choosing the end-to-end backend (`sqlite`, the default, or

@@ -210,6 +210,11 @@ fn bind_tokens<'q>(
         .bind(refresh.map(|r| r.expires_at))
 }
 
+/// Revoke the access tokens issued with refresh token `$1` (`revoke_refresh`). They are in
+/// its family, whose index finds them: `refresh_hash` has none (migration 0007).
+pub const REVOKE_ISSUED_WITH_REFRESH: &str = "UPDATE access_tokens SET revoked = TRUE \
+     WHERE family = (SELECT family FROM refresh_tokens WHERE hash = $1) AND refresh_hash = $1";
+
 /// The family of a consumed, unexpired code: a replay (RFC 6749 §4.1.2).
 pub(crate) const CODE_REPLAY: &str = "SELECT family FROM authorization_codes \
      WHERE hash = $1 AND expires_at > $2 AND consumed_at IS NOT NULL";
@@ -224,11 +229,11 @@ const REFRESH_REPLAY: &str = "SELECT family FROM refresh_tokens \
 /// `portcullis_redeem_batch` (migration 0006).
 #[derive(Debug)]
 pub(crate) struct Redeem {
-    pub(crate) is_code: bool,
-    pub(crate) credential: String,
-    pub(crate) now: UnixTime,
-    pub(crate) access: AccessTokenRecord,
-    pub(crate) refresh: Option<RefreshTokenRecord>,
+    is_code: bool,
+    credential: String,
+    now: UnixTime,
+    access: AccessTokenRecord,
+    refresh: Option<RefreshTokenRecord>,
 }
 
 impl batch::Job for Redeem {
@@ -442,16 +447,8 @@ impl TokenStore for PostgresStore {
             return Ok(false); // dropping `tx` rolls back
         }
         // RFC 7009 §2.1: revoking a refresh token also invalidates the access tokens issued
-        // with it. They are in its family, whose index finds them (`refresh_hash` has none,
-        // migration 0007).
-        sqlx::query(
-            "UPDATE access_tokens SET revoked = TRUE \
-             WHERE family = (SELECT family FROM refresh_tokens WHERE hash = $1) AND refresh_hash = $1",
-        )
-        .bind(hash)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
+        // with it.
+        sqlx::query(REVOKE_ISSUED_WITH_REFRESH).bind(hash).execute(&mut *tx).await.map_err(db_err)?;
         let committed = tx.commit().await;
         self.changed().await;
         committed.map_err(db_err)?;

@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use portcullis_postgres::testing::{admin_url, TestDatabase};
+use portcullis_postgres::testing::{admin_url, TestDatabase, REVOKE_ISSUED_WITH_REFRESH};
 use sqlx::{Connection, Executor, PgConnection, Row};
 
 /// The plan of `sql` (with its parameters typed `text`), one line per node.
@@ -27,8 +27,7 @@ async fn token_queries_by_refresh_token_and_by_subject_use_an_index() {
     let mut conn = PgConnection::connect(db.url()).await.unwrap();
     for sql in [
         // revoke_refresh: the access tokens issued with a refresh token.
-        "UPDATE access_tokens SET revoked = TRUE \
-         WHERE family = (SELECT family FROM refresh_tokens WHERE hash = $1) AND refresh_hash = $1",
+        REVOKE_ISSUED_WITH_REFRESH,
         // Account deletion, and listing or revoking by subject.
         "UPDATE access_tokens SET revoked = TRUE WHERE subject = $1 AND NOT revoked",
         "UPDATE refresh_tokens SET revoked = TRUE WHERE subject = $1 AND NOT revoked",
