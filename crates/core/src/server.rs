@@ -330,7 +330,6 @@ impl OAuthServer {
         now: UnixTime,
     ) -> Result<TokenResponse, OAuthError> {
         let cfg = self.config();
-        let family = issue.family.clone().unwrap_or_else(ordered_id);
         let expires_in = client.access_token_lifetime.unwrap_or(cfg.access_token_lifetime);
         // RFC 9068 per client; a resource indicator always gets a JWT, so the resource server
         // named in `aud` can verify it with the JWKS alone.
@@ -347,6 +346,15 @@ impl OAuthServer {
             let t = generate(TokenKind::AccessToken);
             let h = hash_token(t.expose());
             (t, h)
+        };
+        // The family: the one handed down (code exchange, refresh), else a new one. An access
+        // token issued alone (no refresh token) starts a family nothing else can join: it is
+        // named by the token's own store key, so stores need not enter it in their family
+        // index, where it would be one more b-tree write per token (`AccessTokenRecord::family`).
+        let family = match (&issue.family, issue.refresh_token) {
+            (Some(given), _) => given.clone(),
+            (None, true) => ordered_id(),
+            (None, false) => access_hash.clone(),
         };
         let id_token = match (&issue.subject, &key) {
             (Some(sub), Some(key)) if wants_id_token => {

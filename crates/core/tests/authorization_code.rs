@@ -93,6 +93,20 @@ async fn no_refresh_token_unless_the_client_may_refresh() {
     assert!(json_body(&res).get("refresh_token").is_none());
 }
 
+/// An access token issued alone is a family of its own, except when a code hands its family
+/// down: a replay of the code must still revoke it (RFC 6749 §4.1.2).
+#[tokio::test]
+async fn replay_revokes_an_access_token_issued_without_refresh_token() {
+    let s = Setup::new(ClientSpec::confidential(&["authorization_code"])).await;
+    let code = s.code(None).await;
+    let res = s.exchange(&code, &[("redirect_uri", CB)]).await;
+    let at = field(&res, "access_token").unwrap();
+    let rec = s.f.store.get_access(&hash_token(&at)).await.unwrap().unwrap();
+    assert!(!rec.is_lone(), "it is in the code's family");
+    assert_eq!(s.exchange(&code, &[("redirect_uri", CB)]).await.status(), 400);
+    assert!(s.access_revoked(&at).await);
+}
+
 #[tokio::test]
 async fn code_is_single_use_and_replay_revokes_tokens() {
     let s = Setup::standard().await;

@@ -107,6 +107,8 @@ async fn client_credentials_token_has_no_subject_and_no_refresh_token() {
     assert_eq!(rows[0].subject, None);
     assert_eq!(rows[0].client_id, id);
     assert!(f.store.refresh_tokens().is_empty());
+    // Issued alone, it is a family of its own, named by its own hash.
+    assert!(rows[0].is_lone(), "family {} vs hash {}", rows[0].family, rows[0].hash);
 }
 
 // ---- password (RFC 6749 §4.3) ----------------------------------------------------------
@@ -137,6 +139,7 @@ async fn password_grant_issues_tokens_for_the_resource_owner() {
     assert_eq!(rt.subject.as_deref(), Some(sub.as_str()));
     assert_eq!(rt.auth_time, Some(f.now()));
     assert_eq!(rt.family, f.store.access_tokens()[0].family);
+    assert!(!f.store.access_tokens()[0].is_lone(), "issued with a refresh token: a shared family");
 }
 
 #[tokio::test]
@@ -145,6 +148,7 @@ async fn password_grant_without_refresh_grant_issues_no_refresh_token() {
     let res = f.token(&pw("alice", "correct horse"), Some((&id, &secret))).await;
     assert_eq!(res.status(), 200);
     assert!(json_body(&res).get("refresh_token").is_none());
+    assert!(f.store.access_tokens()[0].is_lone(), "issued alone: a family of its own");
 }
 
 #[tokio::test]

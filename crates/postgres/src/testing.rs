@@ -18,7 +18,7 @@ use sqlx::{ConnectOptions, Connection, Executor};
 use crate::PostgresStore;
 
 /// The statement `revoke_refresh` runs on the access tokens, for the index test.
-pub use crate::token::REVOKE_ISSUED_WITH_REFRESH;
+pub use crate::token::{MARK_REVOKED_FAMILY, REVOKE_FAMILY_ACCESS, REVOKE_ISSUED_WITH_REFRESH};
 
 /// The environment variable holding the admin URL.
 pub const URL_VAR: &str = "PORTCULLIS_TEST_POSTGRES_URL";

@@ -213,7 +213,28 @@ fn bind_tokens<'q>(
 /// Revoke the access tokens issued with refresh token `$1` (`revoke_refresh`). They are in
 /// its family, whose index finds them: `refresh_hash` has none (migration 0007).
 pub const REVOKE_ISSUED_WITH_REFRESH: &str = "UPDATE access_tokens SET revoked = TRUE \
-     WHERE family = (SELECT family FROM refresh_tokens WHERE hash = $1) AND refresh_hash = $1";
+     WHERE family = (SELECT family FROM refresh_tokens WHERE hash = $1) AND family <> hash \
+     AND refresh_hash = $1";
+
+/// Mark a family revoked until its last row expires, so tokens a concurrent redemption saves
+/// into it afterwards are stored revoked (see `TokenStore::revoke_family`). Access tokens are
+/// found as in [`REVOKE_FAMILY_ACCESS`].
+pub const MARK_REVOKED_FAMILY: &str = "INSERT INTO revoked_families (family, expires_at) \
+     SELECT $1, until FROM (SELECT MAX(e) AS until FROM ( \
+       SELECT MAX(expires_at) AS e FROM authorization_codes WHERE family = $1 \
+       UNION ALL SELECT MAX(expires_at) FROM access_tokens WHERE family = $1 AND family <> hash \
+       UNION ALL SELECT expires_at FROM access_tokens WHERE hash = $1 AND family = hash \
+       UNION ALL SELECT MAX(expires_at) FROM refresh_tokens WHERE family = $1) rows) m \
+     WHERE until IS NOT NULL \
+     ON CONFLICT (family) DO UPDATE \
+     SET expires_at = GREATEST(revoked_families.expires_at, EXCLUDED.expires_at)";
+
+/// Revoke a family's access tokens: those that share it (through the partial family index,
+/// migration 0008: hence `family <> hash`) and the one that is a family of its own, by key.
+pub const REVOKE_FAMILY_ACCESS: [&str; 2] = [
+    "UPDATE access_tokens SET revoked = TRUE WHERE family = $1 AND family <> hash AND NOT revoked",
+    "UPDATE access_tokens SET revoked = TRUE WHERE hash = $1 AND family = hash AND NOT revoked",
+];
 
 /// The family of a consumed, unexpired code: a replay (RFC 6749 §4.1.2).
 pub(crate) const CODE_REPLAY: &str = "SELECT family FROM authorization_codes \
@@ -391,26 +412,11 @@ impl TokenStore for PostgresStore {
         lock_family(&mut tx, family).await?;
         // Mark the family, so tokens a concurrent redemption saves into it later are stored
         // revoked; the mark lasts as long as the family's rows do now.
-        sqlx::query(
-            "INSERT INTO revoked_families (family, expires_at) \
-             SELECT $1, until FROM (SELECT MAX(e) AS until FROM ( \
-               SELECT MAX(expires_at) AS e FROM authorization_codes WHERE family = $1 \
-               UNION ALL SELECT MAX(expires_at) FROM access_tokens WHERE family = $1 \
-               UNION ALL SELECT MAX(expires_at) FROM refresh_tokens WHERE family = $1) rows) m \
-             WHERE until IS NOT NULL \
-             ON CONFLICT (family) DO UPDATE \
-             SET expires_at = GREATEST(revoked_families.expires_at, EXCLUDED.expires_at)",
-        )
-        .bind(family)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        let access = sqlx::query("UPDATE access_tokens SET revoked = TRUE WHERE family = $1 AND NOT revoked")
-            .bind(family)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?
-            .rows_affected();
+        sqlx::query(MARK_REVOKED_FAMILY).bind(family).execute(&mut *tx).await.map_err(db_err)?;
+        let mut access = 0;
+        for sql in REVOKE_FAMILY_ACCESS {
+            access += sqlx::query(sql).bind(family).execute(&mut *tx).await.map_err(db_err)?.rows_affected();
+        }
         // A rotated-out (consumed) refresh token is no longer active; it still answers
         // `Replayed` to a take, so it needs no change.
         let refresh = sqlx::query(

@@ -1,11 +1,13 @@
-//! The token tables' queries by refresh token and by subject are served by an index
-//! (migration 0007 dropped `access_tokens.refresh_hash`'s and made the subject indexes
-//! partial). The tables of a test are tiny, so the planner would scan them anyway; with
+//! The token tables' queries by refresh token, by family and by subject are served by an
+//! index (migration 0007 dropped `access_tokens.refresh_hash`'s and made the subject indexes
+//! partial; migration 0008 left lone access tokens out of the family index). The tables of a test are tiny, so the planner would scan them anyway; with
 //! sequential scans disabled it still chooses one only when no index can answer the query.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use portcullis_postgres::testing::{admin_url, TestDatabase, REVOKE_ISSUED_WITH_REFRESH};
+use portcullis_postgres::testing::{
+    admin_url, TestDatabase, MARK_REVOKED_FAMILY, REVOKE_FAMILY_ACCESS, REVOKE_ISSUED_WITH_REFRESH,
+};
 use sqlx::{Connection, Executor, PgConnection, Row};
 
 /// The plan of `sql` (with its parameters typed `text`), one line per node.
@@ -28,6 +30,10 @@ async fn token_queries_by_refresh_token_and_by_subject_use_an_index() {
     for sql in [
         // revoke_refresh: the access tokens issued with a refresh token.
         REVOKE_ISSUED_WITH_REFRESH,
+        // revoke_family: the partial family index (migration 0008) or the key.
+        MARK_REVOKED_FAMILY,
+        REVOKE_FAMILY_ACCESS[0],
+        REVOKE_FAMILY_ACCESS[1],
         // Account deletion, and listing or revoking by subject.
         "UPDATE access_tokens SET revoked = TRUE WHERE subject = $1 AND NOT revoked",
         "UPDATE refresh_tokens SET revoked = TRUE WHERE subject = $1 AND NOT revoked",

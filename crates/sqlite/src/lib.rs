@@ -403,6 +403,26 @@ mod tests {
         assert!(plan.iter().any(|d| d.contains("access_tokens_family (family=?)")), "{plan:?}");
     }
 
+    /// Access tokens issued alone are left out of the family index (migration 0008): every
+    /// statement that finds access tokens by family still reads through an index, the partial
+    /// family index or the primary key, never a scan of the table.
+    #[tokio::test]
+    async fn family_revocation_reads_access_tokens_through_an_index() {
+        let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+        let [shared, lone] = crate::token::REVOKE_FAMILY_ACCESS;
+        let shared = plan(&store, shared).await;
+        assert!(shared.iter().any(|d| d.contains("access_tokens_family (family=?)")), "{shared:?}");
+        let lone = plan(&store, lone).await;
+        assert!(lone.iter().any(|d| d.contains("sqlite_autoindex_access_tokens_1 (hash=?)")), "{lone:?}");
+        let mark = plan(&store, crate::token::MARK_REVOKED_FAMILY).await;
+        assert!(mark.iter().any(|d| d.contains("access_tokens_family (family=?)")), "{mark:?}");
+        assert!(mark.iter().any(|d| d.contains("sqlite_autoindex_access_tokens_1 (hash=?)")), "{mark:?}");
+        for plan in [shared, lone, mark] {
+            // `SCAN (subquery-N)` reads a subquery's one-row result, not a table.
+            assert!(!plan.iter().any(|d| d.starts_with("SCAN") && !d.starts_with("SCAN (")), "{plan:?}");
+        }
+    }
+
     #[tokio::test]
     async fn migrate_is_idempotent_and_memory_store_pings() {
         let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
@@ -482,7 +502,7 @@ mod tests {
     #[tokio::test]
     async fn without_migrations_leaves_schema_alone() {
         let store = SqliteStore::connect_without_migrations("sqlite::memory:").await.unwrap();
-        assert_eq!(store.pending_migrations().await.unwrap(), [1, 2, 3, 4, 5, 6, 7]);
+        assert_eq!(store.pending_migrations().await.unwrap(), [1, 2, 3, 4, 5, 6, 7, 8]);
         let err = store.get_scope_count().await;
         assert!(err.is_err());
         store.migrate().await.unwrap();

@@ -85,13 +85,25 @@ fn summary_from_row(row: &SqliteRow, kind: &'static str) -> StoreResult<TokenSum
 
 /// Mark a family revoked until its last row expires, so tokens a concurrent redemption saves
 /// into it afterwards are stored revoked (see `TokenStore::revoke_family`).
-const MARK_REVOKED_FAMILY: &str = "INSERT INTO revoked_families (family, expires_at) \
+pub(crate) const MARK_REVOKED_FAMILY: &str = "INSERT INTO revoked_families (family, expires_at) \
      SELECT family, until FROM (SELECT ?1 AS family, MAX(e) AS until FROM ( \
        SELECT MAX(expires_at) AS e FROM authorization_codes WHERE family = ?1 \
-       UNION ALL SELECT MAX(expires_at) FROM access_tokens WHERE family = ?1 \
+       UNION ALL SELECT MAX(expires_at) FROM access_tokens WHERE family = ?1 AND family <> hash \
+       UNION ALL SELECT expires_at FROM access_tokens WHERE hash = ?1 AND family = hash \
        UNION ALL SELECT MAX(expires_at) FROM refresh_tokens WHERE family = ?1)) \
      WHERE until IS NOT NULL \
      ON CONFLICT (family) DO UPDATE SET expires_at = MAX(expires_at, excluded.expires_at)";
+
+/// Revoke a family's access tokens: those that share it (through the partial family index,
+/// migration 0008: hence `family <> hash`) and the one that is a family of its own, by key.
+pub(crate) const REVOKE_FAMILY_ACCESS: [&str; 2] = [
+    "UPDATE access_tokens SET revoked = 1 WHERE family = ?1 AND family <> hash AND revoked = 0",
+    "UPDATE access_tokens SET revoked = 1 WHERE hash = ?1 AND family = hash AND revoked = 0",
+];
+/// Revoke a family's active refresh tokens. A rotated-out (consumed) refresh token is no longer
+/// active; it still answers `Replayed` to a take, so it needs no change.
+const REVOKE_FAMILY_REFRESH: &str =
+    "UPDATE refresh_tokens SET revoked = 1 WHERE family = ?1 AND revoked = 0 AND consumed_at IS NULL";
 
 /// Insert an access token and its refresh token in the caller's write transaction.
 async fn insert_tokens(
@@ -175,7 +187,8 @@ pub(crate) async fn redeem(
 /// family, so the `family` index finds them; `refresh_hash` has no index of its own (migration
 /// 0007), which would cost every token issued with a refresh token one more b-tree.
 pub(crate) const REVOKE_ISSUED_WITH_REFRESH: &str = "UPDATE access_tokens SET revoked = 1 \
-     WHERE family = (SELECT family FROM refresh_tokens WHERE hash = ?1) AND refresh_hash = ?1";
+     WHERE family = (SELECT family FROM refresh_tokens WHERE hash = ?1) AND family <> hash \
+     AND refresh_hash = ?1";
 
 #[async_trait::async_trait]
 impl TokenStore for SqliteStore {
@@ -285,21 +298,14 @@ impl TokenStore for SqliteStore {
             let family = family.to_owned();
             return d
                 .write(move |conn| {
-                    // Mark the family first (same statement as below): tokens a concurrent
+                    // Mark the family first (same statements as below): tokens a concurrent
                     // redemption saves into it later are stored revoked.
                     direct::execute(conn, MARK_REVOKED_FAMILY, [&family])?;
-                    let access = direct::execute(
-                        conn,
-                        "UPDATE access_tokens SET revoked = 1 WHERE family = ?1 AND revoked = 0",
-                        [&family],
-                    )?;
-                    let refresh = direct::execute(
-                        conn,
-                        "UPDATE refresh_tokens SET revoked = 1 \
-                         WHERE family = ?1 AND revoked = 0 AND consumed_at IS NULL",
-                        [&family],
-                    )?;
-                    Ok(access + refresh)
+                    let mut revoked = 0;
+                    for sql in REVOKE_FAMILY_ACCESS.into_iter().chain([REVOKE_FAMILY_REFRESH]) {
+                        revoked += direct::execute(conn, sql, [&family])?;
+                    }
+                    Ok(revoked)
                 })
                 .await;
         }
@@ -307,24 +313,12 @@ impl TokenStore for SqliteStore {
         // Mark the family, so tokens a concurrent redemption saves into it later are stored
         // revoked; the mark lasts as long as the family's rows do now.
         sqlx::query(MARK_REVOKED_FAMILY).bind(family).execute(&mut *tx).await.map_err(db_err)?;
-        let access = sqlx::query("UPDATE access_tokens SET revoked = 1 WHERE family = ?1 AND revoked = 0")
-            .bind(family)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?
-            .rows_affected();
-        // A rotated-out (consumed) refresh token is no longer active; it still answers
-        // `Replayed` to a take, so it needs no change.
-        let refresh = sqlx::query(
-            "UPDATE refresh_tokens SET revoked = 1 WHERE family = ?1 AND revoked = 0 AND consumed_at IS NULL",
-        )
-        .bind(family)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?
-        .rows_affected();
+        let mut revoked = 0;
+        for sql in REVOKE_FAMILY_ACCESS.into_iter().chain([REVOKE_FAMILY_REFRESH]) {
+            revoked += sqlx::query(sql).bind(family).execute(&mut *tx).await.map_err(db_err)?.rows_affected();
+        }
         tx.commit().await.map_err(db_err)?;
-        Ok(access + refresh)
+        Ok(revoked)
     }
 
     async fn revoke_access(&self, hash: &str) -> StoreResult<bool> {

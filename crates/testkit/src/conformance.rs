@@ -122,6 +122,7 @@ macro_rules! store_conformance_tests {
             a_redemption_that_cannot_save_consumes_nothing,
             concurrent_rotations_save_exactly_one_set,
             revoke_family_revokes_access_and_refresh,
+            a_lone_access_token_is_its_own_family,
             tokens_saved_into_a_revoked_family_are_revoked,
             revoke_refresh_revokes_its_access_tokens,
             list_and_revoke_tokens_by_filter,
@@ -786,6 +787,35 @@ pub async fn revoke_family_revokes_access_and_refresh(store: Arc<dyn Store>) {
 
     assert_eq!(store.revoke_family("fam-F").await.expect("revoke_family"), 0, "nothing left active");
     assert_eq!(store.revoke_family("no-such-family").await.expect("revoke_family"), 0);
+}
+
+/// An access token issued alone (client credentials) is a family of its own, named by its own
+/// hash (`AccessTokenRecord::is_lone`); stores may keep such tokens out of their family index.
+/// Revoking that family still revokes exactly that token, and a family that shares its name
+/// with no token is not confused with one.
+pub async fn a_lone_access_token_is_its_own_family(store: Arc<dyn Store>) {
+    let lone = |label: &str| {
+        let mut a = access(label, "", None);
+        a.family = a.hash.clone();
+        a.subject = None;
+        a
+    };
+    let (a1, a2) = (lone("cc-1"), lone("cc-2"));
+    assert!(a1.is_lone());
+    for a in [&a1, &a2] {
+        store.save_tokens(a, None).await.expect("save a lone access token");
+    }
+    let (shared, _) = save_pair(&*store, "S", "fam-S").await;
+    assert_eq!(store.revoke_family(&a1.family).await.expect("revoke_family"), 1, "the lone token");
+    assert!(access_is_revoked_or_gone(&*store, &a1.hash).await, "revoking its family revokes it");
+    for other in [&a2, &shared] {
+        let got = store.get_access(&other.hash).await.expect("get_access").expect("still there");
+        assert!(!got.revoked, "revoke_family of a lone token touches no other token");
+    }
+    assert_eq!(store.revoke_family(&a1.family).await.expect("revoke_family"), 0, "nothing left active");
+    // The name of a shared family is never a token's hash: revoking it finds no lone token.
+    assert_eq!(store.revoke_family("fam-S").await.expect("revoke_family"), 2);
+    assert!(!store.get_access(&a2.hash).await.expect("get_access").expect("a2").revoked);
 }
 
 /// A revoked family stays revoked: tokens saved into it afterwards are stored revoked. This is

@@ -9,7 +9,10 @@ pub struct AccessTokenRecord {
     /// SHA-256 (hex) of the token.
     pub hash: String,
     /// The grant this token descends from: a code, or the first token of a chain. Revoking
-    /// the family revokes every token in it (RFC 9700 §4.14.2).
+    /// the family revokes every token in it (RFC 9700 §4.14.2). A token issued alone (no
+    /// refresh token, no family handed down: client credentials) is a family of its own, named
+    /// by its own `hash`, so a store may leave such tokens out of its family index and find
+    /// them by hash (see [`AccessTokenRecord::is_lone`]).
     pub family: String,
     /// The client it was issued to.
     pub client_id: String,
@@ -25,6 +28,14 @@ pub struct AccessTokenRecord {
     pub revoked: bool,
     /// The refresh token issued with it, if any (RFC 7009 §2.1: revoking it revokes this).
     pub refresh_hash: Option<String>,
+}
+
+impl AccessTokenRecord {
+    /// Whether the token is a family of its own (`family == hash`): nothing else was or can be
+    /// issued in that family.
+    pub fn is_lone(&self) -> bool {
+        self.family == self.hash
+    }
 }
 
 /// An issued refresh token.
