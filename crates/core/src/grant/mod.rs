@@ -42,7 +42,8 @@ pub struct Issue {
     /// Scopes of the refresh token when they differ from the access token's (a narrowed
     /// refresh keeps the original grant, RFC 6749 §6).
     pub refresh_scopes: Option<ScopeSet>,
-    /// The family the tokens join; a new one is started when `None`.
+    /// The family the tokens join; a new one is started when `None` (named by the access
+    /// token's own store key when no refresh token is issued: `AccessTokenRecord::is_lone`).
     pub family: Option<String>,
     /// When the user authenticated.
     pub auth_time: Option<UnixTime>,
