@@ -1,7 +1,8 @@
 //! The token tables' queries by refresh token, by family and by subject are served by an
 //! index (migration 0007 dropped `access_tokens.refresh_hash`'s and made the subject indexes
-//! partial; migration 0008 left lone access tokens out of the family index). The tables of a test are tiny, so the planner would scan them anyway; with
-//! sequential scans disabled it still chooses one only when no index can answer the query.
+//! partial; migration 0008 left lone access tokens out of the family index). The tables of a
+//! test are tiny, so the planner would scan them anyway; with sequential scans disabled it
+//! still chooses one only when no index can answer the query.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
